@@ -1,0 +1,77 @@
+"""The one configuration every encoder variant is built from.
+
+A variant is a named set of these switches (see :mod:`pepland_hpo.models.variants`);
+there is exactly one encoder class, so a difference between two variants is a
+difference in these fields and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from pepland_hpo.errors import UserInputError
+
+ATOM_DIM = 38
+BOND_DIM = 14
+
+
+@dataclass
+class ModelConfig:
+    # size (the training plan's default)
+    hidden_dim: int = 256
+    num_layers: int = 6
+    num_heads: int = 8
+    dropout: float = 0.1
+    ffn_multiplier: int = 4
+    # message passing / attention
+    layer: Literal["gcn", "transformer"] = "gcn"
+    attention: Literal["softmax", "favor", "auto"] = "softmax"
+    auto_crossover_atoms: int = 512  # attention=auto: FAVOR+ for graphs larger than this
+    num_random_features: int = 0  # FAVOR+ features m; 0 = d_head * ceil(ln d_head)
+    redraw_interval: int = 1000  # training steps between redraws of the random features
+    # structure encodings (Graphormer)
+    centrality: bool = False
+    spatial: bool = False
+    edge_encoding: bool = False
+    max_degree: int = 8  # degrees above are clamped into the last embedding
+    max_distance: int = 32  # spatial bias buckets 0..max_distance, farther pairs share the last bucket
+    near_hops: int = 4  # pairs within this many hops get exact bias and path-edge encodings
+    graph_token: bool = False
+    # readout
+    pooling: Literal["mean", "hierarchical"] = "mean"
+    pool_seeds: int = 4  # Set Transformer (PMA) seed vectors
+    head_layers: int = 2  # same multi-layer prediction head for every variant
+    # io
+    atom_dim: int = ATOM_DIM
+    bond_dim: int = BOND_DIM
+    out_dim: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserInputError(f"unknown model setting(s): {', '.join(unknown)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.hidden_dim <= 0 or self.num_layers <= 0 or self.num_heads <= 0:
+            raise UserInputError("hidden_dim, num_layers and num_heads must be positive")
+        if self.layer == "transformer" and self.hidden_dim % self.num_heads:
+            raise UserInputError(
+                f"hidden_dim={self.hidden_dim} is not divisible by num_heads={self.num_heads}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserInputError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.layer not in ("gcn", "transformer"):
+            raise UserInputError(f"layer must be gcn or transformer, got {self.layer!r}")
+        if self.attention not in ("softmax", "favor", "auto"):
+            raise UserInputError(f"attention must be softmax, favor or auto, got {self.attention!r}")
+        if self.pooling not in ("mean", "hierarchical"):
+            raise UserInputError(f"pooling must be mean or hierarchical, got {self.pooling!r}")

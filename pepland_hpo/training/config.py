@@ -1,0 +1,55 @@
+"""Settings of one training run, independent of any study."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from pepland_hpo.errors import UserInputError
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    patience: int = 10  # early stopping on the validation metric; 0 disables
+    grad_clip: float = 1.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    seed: int = 0
+    max_non_finite_steps: int = 20  # past this many skipped steps the run stops
+    # contrastive pretraining (used by the `full` variant)
+    pretrain_method: Literal["simclr", "moco"] = "simclr"
+    temperature: float = 0.1
+    pretrain_epochs: int = 10
+    pretrain_lr: float = 5e-4
+    pretrain_batch_size: int = 64
+    freeze_layers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserInputError(f"unknown training setting(s): {', '.join(unknown)}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.epochs <= 0:
+            raise UserInputError(f"epochs must be positive, got {self.epochs}")
+        if self.batch_size <= 0:
+            raise UserInputError(f"batch_size must be positive, got {self.batch_size}")
+        if self.lr <= 0 or self.pretrain_lr <= 0:
+            raise UserInputError("lr and pretrain_lr must be positive")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise UserInputError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.pretrain_method not in ("simclr", "moco"):
+            raise UserInputError(f"pretrain_method must be simclr or moco, got {self.pretrain_method!r}")
+        if self.temperature <= 0:
+            raise UserInputError(f"temperature must be positive, got {self.temperature}")
