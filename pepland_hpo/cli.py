@@ -1,0 +1,416 @@
+"""The `pepland-hpo` command line: parses, validates, calls the layers below.
+
+Every command imports its layer lazily so that `pepland-hpo --help` and a
+worker's start stay fast and never touch CUDA before the worker has pinned
+its device. Bad input raises :class:`~pepland_hpo.errors.UserInputError`
+somewhere below; it is printed as one line and the command exits with code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+from rich.console import Console
+
+from pepland_hpo.errors import UserInputError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="pepland-hpo",
+    help=(
+        "Ablation studies and hyperparameter search for ImprovedPepLand on Optuna.\n\n"
+        "A day's work: `create ablation` writes a study and its queued trials; "
+        "`worker` (one per GPU) or `launch` runs them; `status` shows progress; "
+        "`report` compares the variants; `dashboard` opens optuna-dashboard."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
+)
+create_app = typer.Typer(help="Create a study and its queued trials in the storage.", no_args_is_help=True)
+data_app = typer.Typer(help="Look at and prepare peptide data files.", no_args_is_help=True)
+app.add_typer(create_app, name="create")
+app.add_typer(data_app, name="data")
+
+StorageOption = typer.Option(
+    None,
+    "--storage",
+    envvar="PEPLAND_HPO_STORAGE",
+    help="Optuna storage URL (default: sqlite under ./storage/pepland.db). "
+    "Use postgresql+psycopg://user:pass@host/db to share a study between machines.",
+    show_default=False,
+)
+
+
+def user_errors_exit_2(func: Callable) -> Callable:
+    """Turn bad input into a one-line message and exit code 2 (typer's usage-error code)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserInputError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def parse_settings(pairs: Optional[List[str]]) -> dict[str, str]:
+    """`--set key=value` pairs into a dict; types are checked by the layer that owns the key."""
+    settings: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"--set expects key=value, got {pair!r}")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def parse_csv_list(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UserInputError(f"expected a comma-separated list, got {text!r}")
+    return items
+
+
+def parse_seeds(text: Optional[str]) -> Optional[list[int]]:
+    items = parse_csv_list(text)
+    if items is None:
+        return None
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        raise UserInputError(f"--seeds expects integers like 0,1,2, got {text!r}") from None
+
+
+# --------------------------------------------------------------------------- create
+
+
+@create_app.command("ablation")
+@user_errors_exit_2
+def create_ablation(
+    data: Optional[str] = typer.Option(
+        None, "--data", "-d", help="CSV/TXT file with SMILES or sequences, or builtin:amp / builtin:amp-uniprot."
+    ),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s), comma-separated."),
+    task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    variants: Optional[str] = typer.Option(
+        None, "--variants", help="Comma-separated variants: gcn, graphormer, performer, hierpool, full."
+    ),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
+    split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
+    settings: Optional[List[str]] = typer.Option(
+        None, "--set", help="Override a model or training setting: --set hidden_dim=32 (repeatable)."
+    ),
+    name: Optional[str] = typer.Option(None, "--name", help="Study name (default from the spec)."),
+    spec: Path = typer.Option(Path("studies/ablation.yaml"), "--spec", help="Base study spec (YAML)."),
+    replace: bool = typer.Option(False, "--replace", help="Delete an existing study of that name first."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Create an ablation study: one queued trial per variant x seed.
+
+    Running it again adds no trial; `--replace` starts over.
+
+    Example: `pepland-hpo create ablation --data builtin:amp --variants gcn,graphormer --seeds 0,1 --epochs 5`
+    """
+    from pepland_hpo.hpo.create import create_study_from_spec
+    from pepland_hpo.hpo.spec import build_ablation_spec
+
+    study_spec = build_ablation_spec(
+        base_path=spec,
+        data=data,
+        target=target,
+        task=task,
+        smiles_col=smiles_col,
+        variants=parse_csv_list(variants),
+        seeds=parse_seeds(seeds),
+        epochs=epochs,
+        settings=parse_settings(settings),
+        name=name,
+        split=split,
+    )
+    result = create_study_from_spec(storage, study_spec, replace=replace)
+    console.print(
+        f"study [bold]{result.study_name}[/]: {result.enqueued} trial(s) queued, "
+        f"{result.already} already present"
+    )
+    console.print(f"next: [cyan]pepland-hpo worker --study {result.study_name}[/]")
+
+
+@create_app.command("search")
+@user_errors_exit_2
+def create_search(
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Data file or builtin:amp."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s), comma-separated."),
+    task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="Variant whose hyperparameters are searched."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Global trial budget shared by all workers."),
+    pruner: Optional[str] = typer.Option(None, "--pruner", help="median, hyperband or none."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="tpe or random."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
+    split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Fixed setting outside the search space."),
+    name: Optional[str] = typer.Option(None, "--name", help="Study name (default from the spec)."),
+    spec: Path = typer.Option(Path("studies/search.yaml"), "--spec", help="Base study spec (YAML)."),
+    replace: bool = typer.Option(False, "--replace", help="Delete an existing study of that name first."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Create a hyperparameter search (TPE + pruning) over the training plan's space.
+
+    Example: `pepland-hpo create search --data peptides.csv --target label --n-trials 100`
+    """
+    from pepland_hpo.hpo.create import create_study_from_spec
+    from pepland_hpo.hpo.spec import build_search_spec
+
+    study_spec = build_search_spec(
+        base_path=spec,
+        data=data,
+        target=target,
+        task=task,
+        smiles_col=smiles_col,
+        variant=variant,
+        n_trials=n_trials,
+        pruner=pruner,
+        sampler=sampler,
+        epochs=epochs,
+        settings=parse_settings(settings),
+        name=name,
+        split=split,
+    )
+    result = create_study_from_spec(storage, study_spec, replace=replace)
+    console.print(f"study [bold]{result.study_name}[/]: search with a budget of {study_spec.n_trials} trials")
+    console.print(f"next: [cyan]pepland-hpo worker --study {result.study_name}[/]")
+
+
+# --------------------------------------------------------------------------- run
+
+
+@app.command()
+@user_errors_exit_2
+def worker(
+    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study to work on (default: the only one)."),
+    gpu: str = typer.Option("cpu", "--gpu", help="GPU index, 'cpu', or 'auto' (the GPU with least memory in use)."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Stop after this many trials (default: until none is left)."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Pull queued trials and run each in its own process until the study is done.
+
+    The worker pins itself to one GPU through CUDA_VISIBLE_DEVICES before CUDA is
+    touched. A crashing trial (OOM, NaN, segfault) is recorded and the worker goes on;
+    SIGTERM or Ctrl-C hands the running trial back to the queue.
+    """
+    from pepland_hpo.hpo.worker import run_worker
+
+    summary = run_worker(storage_url=storage, study_name=study, gpu=gpu, n_trials=n_trials)
+    console.print(str(summary))
+
+
+@app.command()
+@user_errors_exit_2
+def launch(
+    gpus: str = typer.Option(..., "--gpus", help="Comma-separated GPU indices (or 'cpu'), e.g. 0,1,4,5."),
+    per_gpu: int = typer.Option(1, "--per-gpu", help="Workers per GPU."),
+    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study to work on."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Start and supervise one worker per GPU slot; Ctrl-C stops them all."""
+    from pepland_hpo.hpo.launcher import launch as launch_workers
+
+    code = launch_workers(storage, parse_csv_list(gpus) or [], per_gpu=per_gpu, study_name=study)
+    raise typer.Exit(code=code)
+
+
+@app.command()
+@user_errors_exit_2
+def status(
+    name: Optional[str] = typer.Argument(None, help="Study name (default: every study)."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Trials by state, best value, failures, what runs where, and an ETA."""
+    from pepland_hpo.hpo.status import collect_status, render_status
+
+    render_status(collect_status(storage, name), console)
+
+
+@app.command()
+@user_errors_exit_2
+def dashboard(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind. The dashboard has no login: keep it local."),
+    port: int = typer.Option(8080, "--port", help="Port."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Open optuna-dashboard on the same storage (reports, curves, checkpoints)."""
+    from pepland_hpo.hpo.dashboard import run_dashboard
+
+    run_dashboard(storage, host=host, port=port)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@app.command()
+@user_errors_exit_2
+def report(
+    name: str = typer.Argument(..., help="Study name."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, report.csv and plots."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Metric to compare (default: the study's)."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Compare variants across seeds (mean, sd, CI, paired tests) against a fingerprint reference."""
+    from pepland_hpo.hpo.report import build_report, render_report
+
+    result = build_report(storage, name, out_dir=out, metric=metric)
+    render_report(result, console)
+
+
+@app.command()
+@user_errors_exit_2
+def export(
+    name: str = typer.Argument(..., help="Study name."),
+    csv: Path = typer.Option(..., "--csv", help="Output CSV: one row per trial."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Write every trial (params, state, values, user attributes) to CSV."""
+    from pepland_hpo.hpo.export import export_trials
+
+    rows = export_trials(storage, name, csv)
+    console.print(f"wrote {rows} trial(s) to {csv}")
+
+
+@app.command()
+@user_errors_exit_2
+def predict(
+    trial: int = typer.Option(..., "--trial", help="Trial number whose best checkpoint to use."),
+    data: str = typer.Option(..., "--data", help="File to predict on."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", help="Output CSV."),
+    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study name (default: the only one)."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Predict with a finished trial's checkpoint; prints metrics when the file has labels."""
+    from pepland_hpo.hpo.predict import predict_with_trial
+
+    metrics = predict_with_trial(storage, study, trial, data, out)
+    console.print(f"wrote predictions to {out}")
+    if metrics:
+        console.print({k: round(v, 4) for k, v in metrics.items()})
+
+
+# --------------------------------------------------------------------------- single jobs
+
+
+@app.command()
+@user_errors_exit_2
+def train(
+    data: str = typer.Option(..., "--data", "-d", help="Data file or builtin:amp."),
+    variant: str = typer.Option("gcn", "--variant", help="gcn, graphormer, performer, hierpool or full."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
+    task: Optional[str] = typer.Option(None, "--task", help="classification or regression."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    split: str = typer.Option("random", "--split", help="random, stratified or similarity."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the model and the training."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Model or training setting key=value."),
+    pretrain_data: Optional[str] = typer.Option(None, "--pretrain-data", help="Unlabelled corpus for `full`."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    out: Path = typer.Option(Path("storage/runs"), "--out", help="Folder for the best checkpoint."),
+) -> None:
+    """Train one variant once, outside any study, with a progress bar."""
+    from pepland_hpo.training.run import ExperimentConfig, run_experiment, split_settings_overrides
+
+    model_overrides, train_overrides = split_settings_overrides(parse_settings(settings))
+    cfg = ExperimentConfig.from_cli(
+        data=data, target=target, task=task, smiles_col=smiles_col, split=split, seed=seed,
+        variant=variant, model_overrides=model_overrides, train_overrides=train_overrides,
+        pretrain_data=pretrain_data, device=device, checkpoint_dir=out,
+    )
+    result = run_experiment(cfg, progress=True)
+    console.print(result.summary())
+
+
+@app.command()
+@user_errors_exit_2
+def pretrain(
+    data: str = typer.Option(..., "--data", "-d", help="Unlabelled corpus (SMILES or sequences)."),
+    variant: str = typer.Option("full", "--variant", help="Encoder configuration to pretrain."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="e.g. --set temperature=0.07 --set pretrain_method=moco"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+) -> None:
+    """Contrastively pretrain an encoder (or reuse the stored one with the same key)."""
+    from pepland_hpo.training.pretrain import pretrain_from_cli
+    from pepland_hpo.training.run import split_settings_overrides
+
+    model_overrides, train_overrides = split_settings_overrides(parse_settings(settings))
+    result = pretrain_from_cli(
+        data=data, variant=variant, smiles_col=smiles_col, model_overrides=model_overrides,
+        train_overrides=train_overrides, device=device,
+    )
+    console.print(result)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@data_app.command("inspect")
+@user_errors_exit_2
+def data_inspect(
+    file: str = typer.Argument(..., help="Data file or builtin:amp."),
+    valid: Optional[str] = typer.Option(None, "--valid", help="Validation file, to check overlap."),
+    test: Optional[str] = typer.Option(None, "--test", help="Test file, to check overlap."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+) -> None:
+    """Rows, invalid rows with reasons, atoms per molecule, label balance and split overlap."""
+    from pepland_hpo.data.inspect import inspect_files, render_inspection
+
+    render_inspection(
+        inspect_files(file, valid=valid, test=test, target=target, smiles_col=smiles_col), console
+    )
+
+
+@data_app.command("featurize")
+@user_errors_exit_2
+def data_featurize(
+    file: str = typer.Argument(..., help="Data file or builtin:amp."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+) -> None:
+    """Featurise a file into the shared cache ahead of the workers."""
+    from pepland_hpo.data.dataset import load_dataset
+
+    dataset = load_dataset(file, target=target, smiles_col=smiles_col, progress=True)
+    console.print(f"{len(dataset)} molecules cached ({len(dataset.invalid)} invalid row(s) skipped)")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+@user_errors_exit_2
+def quickstart(
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """The demo: a small ablation on builtin:amp, one worker, then the status table (about 5 minutes on 2 cores)."""
+    from pepland_hpo.hpo.quickstart import run_quickstart
+
+    run_quickstart(storage, console)
+
+
+def main() -> None:  # pragma: no cover - entry point for `python -m pepland_hpo.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
