@@ -323,40 +323,55 @@ def train(
     settings: Optional[List[str]] = typer.Option(None, "--set", help="Model or training setting key=value."),
     pretrain_data: Optional[str] = typer.Option(None, "--pretrain-data", help="Unlabelled corpus for `full`."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
-    out: Path = typer.Option(Path("storage/runs"), "--out", help="Folder for the best checkpoint."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the best checkpoint (default: storage/artifacts/checkpoints)."),
 ) -> None:
-    """Train one variant once, outside any study, with a progress bar."""
-    from pepland_hpo.training.run import ExperimentConfig, run_experiment, split_settings_overrides
+    """Train one variant once, outside any study, with a progress bar.
 
-    model_overrides, train_overrides = split_settings_overrides(parse_settings(settings))
-    cfg = ExperimentConfig.from_cli(
+    Example: `pepland-hpo train --data c-CPP.txt --variant performer --set hidden_dim=64 --set epochs=20`
+    """
+    from pepland_hpo.training.run import ExperimentConfig, run_experiment
+
+    cfg = ExperimentConfig(
         data=data, target=target, task=task, smiles_col=smiles_col, split=split, seed=seed,
-        variant=variant, model_overrides=model_overrides, train_overrides=train_overrides,
-        pretrain_data=pretrain_data, device=device, checkpoint_dir=out,
-    )
+        variant=variant, pretrain_data=pretrain_data, device=device,
+        checkpoint_dir=str(out) if out else None,
+    ).with_settings(parse_settings(settings))
     result = run_experiment(cfg, progress=True)
-    console.print(result.summary())
+    console.print(
+        f"[bold]{result.variant}[/] seed {result.seed}: best {result.metric} {result.best_value:.4f} "
+        f"at epoch {result.best_epoch}/{result.epochs_run}, {result.param_count:,} parameters, {result.device}"
+    )
+    if result.test_metrics:
+        console.print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.test_metrics.items())))
+    if result.extra.get("pretrain_key"):
+        state = "reused" if result.extra.get("pretrain_reused") else "pretrained"
+        console.print(f"encoder {state}: key {result.extra['pretrain_key'][:12]}")
+    if result.checkpoint:
+        console.print(f"checkpoint: {result.checkpoint}")
 
 
 @app.command()
 @user_errors_exit_2
 def pretrain(
-    data: str = typer.Option(..., "--data", "-d", help="Unlabelled corpus (SMILES or sequences)."),
+    data: str = typer.Option(..., "--data", "-d", help="Unlabelled corpus (SMILES or sequences), e.g. PepLand's pretrained/train.csv."),
     variant: str = typer.Option("full", "--variant", help="Encoder configuration to pretrain."),
-    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
-    settings: Optional[List[str]] = typer.Option(None, "--set", help="e.g. --set temperature=0.07 --set pretrain_method=moco"),
+    settings: Optional[List[str]] = typer.Option(
+        None, "--set", help="e.g. --set temperature=0.07 --set pretrain_method=moco --set precision=bf16"
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
 ) -> None:
-    """Contrastively pretrain an encoder (or reuse the stored one with the same key)."""
-    from pepland_hpo.training.pretrain import pretrain_from_cli
-    from pepland_hpo.training.run import split_settings_overrides
+    """Contrastively pretrain an encoder, or reuse the stored one with the same key.
 
-    model_overrides, train_overrides = split_settings_overrides(parse_settings(settings))
-    result = pretrain_from_cli(
-        data=data, variant=variant, smiles_col=smiles_col, model_overrides=model_overrides,
-        train_overrides=train_overrides, device=device,
-    )
-    console.print(result)
+    The encoder is stored under storage/artifacts/pretrained/ keyed by encoder
+    configuration, corpus and pretraining settings; trials with the same key reuse it.
+    """
+    from pepland_hpo.training.pretrain import pretrain_file
+
+    result = pretrain_file(data, variant=variant, settings=parse_settings(settings), device=device, progress=True)
+    state = "reused" if result["reused"] else "pretrained"
+    losses = ", ".join(f"{x:.3f}" for x in result["loss_per_epoch"])
+    console.print(f"encoder {state}: key {result['key'][:12]} -> {result['path']}")
+    console.print(f"loss per epoch: {losses}; non-finite steps skipped: {result['non_finite_steps']}")
 
 
 # --------------------------------------------------------------------------- data

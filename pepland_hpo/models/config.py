@@ -14,6 +14,9 @@ from pepland_hpo.errors import UserInputError
 
 ATOM_DIM = 38
 BOND_DIM = 14
+# Hops stored per near pair by the featuriser (data.featurize.PAIR_HOPS); kept here
+# so that validating a config does not import the data layer.
+PAIR_HOPS = 5
 
 
 @dataclass
@@ -27,7 +30,9 @@ class ModelConfig:
     # message passing / attention
     layer: Literal["gcn", "transformer"] = "gcn"
     attention: Literal["softmax", "favor", "auto"] = "softmax"
-    auto_crossover_atoms: int = 512  # attention=auto: FAVOR+ for graphs larger than this
+    # attention=auto: FAVOR+ for graphs larger than this; measured CPU crossover 287-297 atoms
+    # (scripts/bench/attention_scaling.py, hidden 256, 8 heads)
+    auto_crossover_atoms: int = 300
     num_random_features: int = 0  # FAVOR+ features m; 0 = d_head * ceil(ln d_head)
     redraw_interval: int = 1000  # training steps between redraws of the random features
     # structure encodings (Graphormer)
@@ -42,6 +47,8 @@ class ModelConfig:
     pooling: Literal["mean", "hierarchical"] = "mean"
     pool_seeds: int = 4  # Set Transformer (PMA) seed vectors
     head_layers: int = 2  # same multi-layer prediction head for every variant
+    # training recipe that belongs to the encoder (the ablation's last switch)
+    pretraining: Literal["none", "contrastive"] = "none"
     # io
     atom_dim: int = ATOM_DIM
     bond_dim: int = BOND_DIM
@@ -75,3 +82,19 @@ class ModelConfig:
             raise UserInputError(f"attention must be softmax, favor or auto, got {self.attention!r}")
         if self.pooling not in ("mean", "hierarchical"):
             raise UserInputError(f"pooling must be mean or hierarchical, got {self.pooling!r}")
+        if self.pretraining not in ("none", "contrastive"):
+            raise UserInputError(f"pretraining must be none or contrastive, got {self.pretraining!r}")
+        if self.layer == "gcn" and (self.spatial or self.edge_encoding or self.graph_token):
+            raise UserInputError(
+                "spatial, edge_encoding and graph_token act on attention; they need layer=transformer"
+            )
+        if self.max_degree < 1 or self.max_distance < 1:
+            raise UserInputError("max_degree and max_distance must be at least 1")
+        if not 1 <= self.near_hops <= PAIR_HOPS:
+            raise UserInputError(
+                f"near_hops must be in 1..{PAIR_HOPS} (hops stored per pair), got {self.near_hops}"
+            )
+        if self.num_random_features < 0 or self.redraw_interval < 1:
+            raise UserInputError("num_random_features must be >= 0 and redraw_interval >= 1")
+        if self.head_layers < 1 or self.pool_seeds < 1 or self.ffn_multiplier < 1:
+            raise UserInputError("head_layers, pool_seeds and ffn_multiplier must be at least 1")

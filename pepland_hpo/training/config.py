@@ -19,6 +19,9 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     seed: int = 0
     max_non_finite_steps: int = 20  # past this many skipped steps the run stops
+    # regression: train on (y - mean) / std of the training split; predictions are
+    # mapped back, so metrics and checkpoints stay in the data's units
+    standardize_targets: bool = True
     # contrastive pretraining (used by the `full` variant)
     pretrain_method: Literal["simclr", "moco"] = "simclr"
     temperature: float = 0.1
@@ -26,6 +29,9 @@ class TrainConfig:
     pretrain_lr: float = 5e-4
     pretrain_batch_size: int = 64
     freeze_layers: int = 0
+    moco_momentum: float = 0.99  # EMA of the key encoder; 0.99 suits corpora of ~1e3 peptides
+    moco_queue_fraction: float = 0.25  # queue length = this fraction of the corpus (never all of it)
+    augment_rate: float = 0.25  # MolCLR's rate for every augmentation
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,9 +53,23 @@ class TrainConfig:
             raise UserInputError(f"batch_size must be positive, got {self.batch_size}")
         if self.lr <= 0 or self.pretrain_lr <= 0:
             raise UserInputError("lr and pretrain_lr must be positive")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise UserInputError("weight_decay and grad_clip must be >= 0 (grad_clip=0 disables clipping)")
+        if self.patience < 0:
+            raise UserInputError(f"patience must be >= 0 (0 disables early stopping), got {self.patience}")
+        if self.max_non_finite_steps < 0:
+            raise UserInputError(f"max_non_finite_steps must be >= 0, got {self.max_non_finite_steps}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise UserInputError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.pretrain_method not in ("simclr", "moco"):
             raise UserInputError(f"pretrain_method must be simclr or moco, got {self.pretrain_method!r}")
         if self.temperature <= 0:
             raise UserInputError(f"temperature must be positive, got {self.temperature}")
+        if not 0.0 <= self.moco_momentum < 1.0:
+            raise UserInputError(f"moco_momentum must be in [0, 1), got {self.moco_momentum}")
+        if not 0.0 <= self.moco_queue_fraction < 1.0:
+            raise UserInputError(f"moco_queue_fraction must be in [0, 1), got {self.moco_queue_fraction}")
+        if not 0.0 <= self.augment_rate < 1.0:
+            raise UserInputError(f"augment_rate must be in [0, 1), got {self.augment_rate}")
+        if self.freeze_layers < 0:
+            raise UserInputError(f"freeze_layers must be >= 0, got {self.freeze_layers}")

@@ -1,0 +1,149 @@
+"""Writing a study and its queued trials into the storage, and nothing else.
+
+Everything is validated first (spec, variants, settings, data, split) so a bad
+command leaves no study behind. Running it again is idempotent: a (variant,
+seed) pair already present in any state is not queued again, and a search's
+budget is topped up only to ``n_trials``. ``replace=True`` deletes the study
+first.
+
+A search's budget is queued here as ``n_trials`` blank WAITING trials. Workers
+only ever *claim* queued trials (atomically, see :mod:`.queue`), so the global
+budget can never be overshot, however many workers run: the pitfall of
+per-worker ``n_trials`` and of ``MaxTrialsCallback`` racing does not arise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pepland_hpo.errors import UserInputError
+from pepland_hpo.hpo.spec import StudySpec, validate_spec
+from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
+
+log = logging.getLogger(__name__)
+
+# Spec fields that may change between two `create` runs of the same study
+# (they only add trials); anything else changing means a different study.
+_EXTENDABLE = {"variants", "seeds", "n_trials", "source", "max_retries"}
+
+
+@dataclass
+class CreateResult:
+    study_name: str
+    enqueued: int
+    already: int
+
+
+def compute_split(spec: StudySpec, dataset) -> dict[str, list[int]]:
+    from pepland_hpo.data.splits import make_split
+
+    labels = dataset.targets[:, 0] if dataset.targets.shape[1] else None
+    split = make_split(
+        list(dataset.smiles),
+        labels,
+        kind=spec.split["kind"],
+        fractions=tuple(spec.split["fractions"]),
+        seed=spec.split["seed"],
+    )
+    return {"train": [int(i) for i in split.train], "valid": [int(i) for i in split.valid],
+            "test": [int(i) for i in split.test]}
+
+
+def _comparable(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec_dict.items() if k not in _EXTENDABLE}
+
+
+def trial_pair(trial) -> tuple[str, int] | None:
+    """The (variant, seed) an ablation trial stands for, from its params or queued fixed params."""
+    params = dict(trial.system_attrs.get("fixed_params") or {})
+    params.update(trial.params)
+    if "variant" in params and "seed" in params:
+        return str(params["variant"]), int(params["seed"])
+    return None
+
+
+def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bool = False) -> CreateResult:
+    import optuna
+
+    dataset = validate_spec(spec)
+    split = compute_split(spec, dataset)
+    if min(len(split["train"]), len(split["valid"])) == 0:
+        raise UserInputError(f"{spec.data}: too few molecules ({len(dataset)}) for a train/valid split")
+    spec_dict = spec.to_dict()
+
+    url = resolve_url(storage_url)
+    storage = open_storage(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    existing = {s.study_name: s for s in storage.get_all_studies()}
+    if spec.name in existing and replace:
+        optuna.delete_study(study_name=spec.name, storage=storage)
+        log.info("deleted study %s in %s (replace)", spec.name, mask_url(url))
+        existing.pop(spec.name)
+    if spec.name in existing:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+        attrs = study.user_attrs
+        if attrs.get("kind") != spec.kind:
+            raise UserInputError(
+                f"study {spec.name!r} already exists as a {attrs.get('kind')} study; use --replace or another --name"
+            )
+        if attrs.get("data_hash") != dataset.content_hash:
+            raise UserInputError(
+                f"study {spec.name!r} already exists with different data ({spec.data} changed); "
+                "use --replace or another --name"
+            )
+        old = _comparable(attrs.get("spec") or {})
+        new = _comparable(spec_dict)
+        if old != new:
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise UserInputError(
+                f"study {spec.name!r} already exists with other settings ({', '.join(diff)}); "
+                "use --replace or another --name"
+            )
+        # Remember the union of variants/seeds so status/report know the plan.
+        if spec.kind == "ablation":
+            merged = dict(attrs["spec"])
+            merged["variants"] = list(dict.fromkeys(merged["variants"] + spec.variants))
+            merged["seeds"] = list(dict.fromkeys(merged["seeds"] + spec.seeds))
+            study.set_user_attr("spec", merged)
+    else:
+        study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
+        study.set_user_attr("kind", spec.kind)
+        study.set_user_attr("data_hash", dataset.content_hash)
+        study.set_user_attr("split", split)
+        study.set_user_attr("n_molecules", len(dataset))
+        # Last: the spec's presence marks a study as completely written.
+        study.set_user_attr("spec", spec_dict)
+
+    trials = study.get_trials(deepcopy=False)
+    enqueued = 0
+    if spec.kind == "ablation":
+        present = {p for p in (trial_pair(t) for t in trials) if p is not None}
+        already = 0
+        for variant in spec.variants:
+            for seed in spec.seeds:
+                if (variant, seed) in present:
+                    already += 1
+                    continue
+                study.enqueue_trial({"variant": variant, "seed": seed},
+                                    user_attrs={"variant": variant, "seed": seed})
+                enqueued += 1
+    else:
+        if spec.n_trials is not None and spec.n_trials != (study.user_attrs["spec"] or {}).get("n_trials"):
+            merged = dict(study.user_attrs["spec"])
+            merged["n_trials"] = max(spec.n_trials, merged.get("n_trials") or 0)
+            study.set_user_attr("spec", merged)
+        from pepland_hpo.hpo.queue import budget_used
+
+        already = budget_used(trials)
+        for _ in range(max(0, (spec.n_trials or 0) - already)):
+            study.enqueue_trial({}, user_attrs={"variant": spec.variants[0]})
+            enqueued += 1
+    storage.remove_session()
+    storage.engine.dispose()
+    log.info("study %s: %d queued, %d already present", spec.name, enqueued, already)
+    return CreateResult(study_name=spec.name, enqueued=enqueued, already=already)
+
+
+__all__ = ["CreateResult", "compute_split", "create_study_from_spec", "trial_pair"]

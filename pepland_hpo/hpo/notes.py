@@ -1,0 +1,75 @@
+"""Put a report where people look: the study's note and artifacts in optuna-dashboard.
+
+The note is optuna-dashboard's Markdown note (stored in the study's system
+attributes, so it travels with the storage); files go through Optuna's
+artifact API into the file-system store under :func:`pepland_hpo.paths.artifacts_dir`
+(the same store the workers put checkpoints in, and the one ``pepland-hpo
+dashboard`` serves).
+
+A report is rerun as trials finish, so uploading must replace, not pile up:
+an earlier study artifact with the same file name is removed from the store
+and its metadata entry blanked the way optuna-dashboard's own delete does
+(the entry becomes JSON ``null``, which both Optuna and the dashboard skip).
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+
+import optuna
+
+from pepland_hpo import paths
+
+_ARTIFACT_PREFIX = "artifacts:"  # Optuna's key prefix for study/trial artifact metadata
+
+
+def artifact_store(base: Path | None = None):
+    """The file-system artifact store (created if missing)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    root = Path(base) if base is not None else paths.artifacts_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(root))
+
+
+def save_study_note(study: optuna.Study, markdown: str) -> None:
+    from optuna_dashboard import save_note
+
+    save_note(study, markdown)
+
+
+def get_study_note(study: optuna.Study) -> str:
+    from optuna_dashboard._note import get_note  # not re-exported; used for checks only
+
+    return get_note(study)
+
+
+def upload_study_file(study: optuna.Study, path: Path, store=None) -> str:
+    """Upload ``path`` as a study artifact, replacing one with the same file name."""
+    from optuna.artifacts import upload_artifact
+
+    store = store if store is not None else artifact_store()
+    storage = study._storage
+    study_id = study._study_id
+    for key, value in storage.get_study_system_attrs(study_id).items():
+        if not key.startswith(_ARTIFACT_PREFIX) or value is None:
+            continue
+        try:
+            meta = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            continue
+        if meta and meta.get("filename") == path.name:
+            try:
+                store.remove(meta["artifact_id"])
+            except Exception:  # already gone from the store: the metadata is what matters
+                pass
+            storage.set_study_system_attr(study_id, key, json.dumps(None))
+    mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return upload_artifact(
+        artifact_store=store, file_path=str(path), study_or_trial=study, mimetype=mimetype
+    )
+
+
+__all__ = ["artifact_store", "get_study_note", "save_study_note", "upload_study_file"]

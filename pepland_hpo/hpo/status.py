@@ -1,0 +1,161 @@
+"""`pepland-hpo status`: progress, failures, compute spent, ETA, and what runs where.
+
+Collecting the status also reaps stale trials (workers that died without a
+heartbeat), so zombies are failed and their retries queued even when every
+worker is gone — Optuna itself only does that when a worker starts a trial.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import Counter
+from typing import Any
+
+from pepland_hpo.errors import UserInputError
+from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
+
+_STATES = ("WAITING", "RUNNING", "COMPLETE", "PRUNED", "FAIL")
+
+
+def _seconds(trial) -> float | None:
+    if trial.datetime_start and trial.datetime_complete:
+        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return None
+
+
+def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
+    from pepland_hpo.hpo.queue import reap_stale
+    from pepland_hpo.hpo.spec import StudySpec
+
+    attrs = study.user_attrs
+    spec = StudySpec.from_dict(attrs["spec"]) if "spec" in attrs else None
+    reaped: list[int] = []
+    if reap and spec is not None:
+        reaped = reap_stale(study, rdb, spec.max_retries)
+    trials = study.get_trials(deepcopy=False)
+    by_state = Counter(t.state.name for t in trials)
+    reasons = Counter(
+        str(t.user_attrs["failure_reason"]) for t in trials
+        if t.state.name == "FAIL" and "failure_reason" in t.user_attrs
+    )
+    durations = [d for d in (_seconds(t) for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")) if d]
+    finished_ok = [d for d in (_seconds(t) for t in trials if t.state.name in ("COMPLETE", "PRUNED")) if d]
+    now = _dt.datetime.now()
+    running = []
+    for t in trials:
+        if t.state.name != "RUNNING":
+            continue
+        running.append({
+            "trial": t.number,
+            "worker": t.user_attrs.get("worker"),
+            "host": t.user_attrs.get("host"),
+            "gpu": t.user_attrs.get("gpu"),
+            "device": t.user_attrs.get("device"),
+            "variant": t.user_attrs.get("variant"),
+            "seed": t.user_attrs.get("seed"),
+            "epoch": max(t.intermediate_values) if t.intermediate_values else 0,
+            "running_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None,
+        })
+    best_value = None
+    best_trial = None
+    try:
+        if by_state.get("COMPLETE"):
+            best = study.best_trial
+            best_value, best_trial = best.value, best.number
+    except ValueError:
+        pass
+    waiting = by_state.get("WAITING", 0)
+    workers = len({r["worker"] for r in running if r["worker"]}) or len(running)
+    mean_s = (sum(finished_ok) / len(finished_ok)) if finished_ok else None
+    eta_s = None
+    if mean_s is not None and workers:
+        # Queued trials spread over the live workers, plus what the running ones still need.
+        left_running = sum(max(0.0, mean_s - (r["running_s"] or 0.0)) for r in running) / workers
+        eta_s = waiting * mean_s / workers + left_running
+    elif waiting == 0 and not running:
+        eta_s = 0.0
+    return {
+        "name": study.study_name,
+        "kind": attrs.get("kind"),
+        "direction": study.direction.name.lower(),
+        "metric": spec.metric if spec else None,
+        "states": {s: by_state.get(s, 0) for s in _STATES},
+        "total": len(trials),
+        "best_value": best_value,
+        "best_trial": best_trial,
+        "failure_reasons": dict(reasons),
+        "compute_seconds": float(sum(durations)),
+        "mean_trial_seconds": mean_s,
+        "live_workers": workers,
+        "eta_seconds": eta_s,
+        "running": running,
+        "reaped": reaped,
+    }
+
+
+def collect_status(storage_url: str | None = None, study_name: str | None = None, reap: bool = True) -> dict:
+    """Status of one study (or all): ``{"storage": masked url, "studies": [...]}``."""
+    import optuna
+
+    url = resolve_url(storage_url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rdb = open_storage(url)
+    try:
+        names = [s.study_name for s in rdb.get_all_studies()]
+        if study_name is not None:
+            if study_name not in names:
+                raise UserInputError(f"no study named {study_name!r} (studies: {', '.join(names) or 'none'})")
+            names = [study_name]
+        studies = [
+            _study_status(optuna.load_study(study_name=name, storage=rdb), rdb, reap) for name in names
+        ]
+    finally:
+        rdb.remove_session()
+        rdb.engine.dispose()
+    return {"storage": mask_url(url), "studies": studies}
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def render_status(status: dict, console) -> None:
+    from rich.table import Table
+
+    console.print(f"storage: {status['storage']}", highlight=False)
+    if not status["studies"]:
+        console.print("no study yet: `pepland-hpo create ablation --data FILE`")
+        return
+    table = Table(title="studies")
+    for col in ("study", "kind", *[s.lower() for s in _STATES], "best", "compute", "ETA", "failures"):
+        table.add_column(col)
+    for st in status["studies"]:
+        best = "-" if st["best_value"] is None else f"{st['best_value']:.4f} (#{st['best_trial']}, {st['metric']})"
+        fails = ", ".join(f"{k}: {v}" for k, v in sorted(st["failure_reasons"].items())) or "-"
+        table.add_row(
+            st["name"], str(st["kind"]), *[str(st["states"][s]) for s in _STATES], best,
+            _fmt_seconds(st["compute_seconds"]), _fmt_seconds(st["eta_seconds"]), fails,
+        )
+    console.print(table)
+    running = [(st["name"], r) for st in status["studies"] for r in st["running"]]
+    if running:
+        rt = Table(title="running trials")
+        for col in ("study", "trial", "variant", "seed", "epoch", "worker", "host", "gpu", "running"):
+            rt.add_column(col)
+        for name, r in running:
+            rt.add_row(name, str(r["trial"]), str(r["variant"]), str(r["seed"]), str(r["epoch"]),
+                       str(r["worker"]), str(r["host"]), str(r["gpu"]), _fmt_seconds(r["running_s"]))
+        console.print(rt)
+    for st in status["studies"]:
+        if st["reaped"]:
+            console.print(f"{st['name']}: failed stale trial(s) {st['reaped']} (worker lost) and queued retries")
+
+
+__all__ = ["collect_status", "render_status"]

@@ -1,0 +1,64 @@
+"""``PeptideModel`` = encoder + the prediction head every variant shares.
+
+A tuned GCN is a strong baseline mostly because of a multi-layer head (LRGB,
+Tönshoff et al. 2023); giving every variant the same head keeps the ablation fair.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from pepland_hpo.models.config import ModelConfig
+from pepland_hpo.models.encoder import PeptideEncoder
+
+
+class PredictionHead(nn.Module):
+    """``head_layers - 1`` blocks of ``Linear(D, D) → ReLU → Dropout``, then ``Linear(D, out_dim)``:
+    ``[B, D] → [B, out_dim]`` (logits for classification)."""
+
+    def __init__(self, hidden_dim: int, out_dim: int, num_layers: int, dropout: float):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for _ in range(num_layers - 1):
+            blocks += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout)]
+        blocks.append(nn.Linear(hidden_dim, out_dim))
+        self.mlp = nn.Sequential(*blocks)
+
+    def forward(self, g: Tensor) -> Tensor:
+        return self.mlp(g)
+
+
+class PeptideModel(nn.Module):
+    """``model.encode(batch) → [B, hidden_dim]``; ``model(batch) → [B, out_dim]``.
+
+    ``model.encoder`` is what contrastive pretraining trains and fine-tuning loads."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = PeptideEncoder(cfg)
+        self.head = PredictionHead(cfg.hidden_dim, cfg.out_dim, cfg.head_layers, cfg.dropout)
+
+    def encode(self, batch) -> Tensor:
+        return self.encoder(batch)
+
+    def forward(self, batch) -> Tensor:
+        return self.head(self.encoder(batch))
+
+
+def build_model(cfg: ModelConfig) -> PeptideModel:
+    """Validate ``cfg`` and build the model it describes.
+
+    Example:
+        >>> from pepland_hpo.models import build_model, variant_model_config
+        >>> model = build_model(variant_model_config("gcn", hidden_dim=32, num_layers=2))
+        >>> count_parameters(model) > 0
+        True
+    """
+    cfg.validate()
+    return PeptideModel(cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (random-feature buffers are not parameters)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

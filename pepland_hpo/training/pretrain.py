@@ -1,0 +1,490 @@
+"""Contrastive pretraining of the encoder, and reuse of a pretrained encoder across trials.
+
+* :func:`pretrain_encoder` trains ``model.encoder`` with SimCLR or MoCo on
+  augmented views of an unlabelled corpus, under autocast per
+  ``cfg.precision``. A step whose loss or gradient is not finite is skipped and
+  counted; past ``cfg.max_non_finite_steps`` it raises
+  :class:`~pepland_hpo.training.errors.NonFiniteLoss` (the HPO layer prunes the
+  trial with that reason).
+* :func:`pretrain_or_reuse` stores the result as a content-addressed file
+  ``<artifacts>/pretrained/<key>.pt`` whose key hashes the encoder
+  configuration, the corpus and the pretraining settings. A file lock makes two
+  workers with the same key pretrain once: the second waits, then loads.
+* :func:`corpus_from_split` / :func:`corpus_from_file` build the corpus: by
+  default the training rows of the study's data, without labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from pepland_hpo.training.augment import Augmenter
+from pepland_hpo.training.config import TrainConfig
+from pepland_hpo.training.contrastive import MoCo, SimCLR, moco_queue_size
+from pepland_hpo.training.errors import NonFiniteLoss
+
+# Bump when the pretraining algorithm changes in a way that makes old artifacts stale.
+PRETRAIN_FORMAT = 1
+
+# Fields of ModelConfig that belong to the task head, not to the encoder: a
+# regression and a classification task can share one pretrained encoder.
+HEAD_ONLY_FIELDS = ("out_dim", "head_layers")
+
+# Observers of real pretraining runs (not of reuse). Tests append a callable to
+# count that a second trial with the same key pretrains nothing.
+PRETRAIN_HOOKS: list[Callable[[dict], None]] = []
+PRETRAIN_CALLS = {"count": 0}
+
+
+@dataclass
+class PretrainResult:
+    loss_per_epoch: list[float]
+    non_finite_steps: int
+    state_dict: dict[str, torch.Tensor]
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+class Corpus:
+    """An unlabelled view of some rows of a dataset: ``corpus[i]`` is a graph without ``y``."""
+
+    def __init__(self, dataset, indices: Sequence[int] | None, content_hash: str, smiles=None):
+        self.dataset = dataset
+        self.indices = None if indices is None else [int(i) for i in indices]
+        self.content_hash = content_hash
+        base = getattr(dataset, "smiles", None)
+        if smiles is not None:
+            self.smiles = list(smiles)
+        elif base is not None:
+            self.smiles = [base[i] for i in self.indices] if self.indices is not None else list(base)
+        else:
+            self.smiles = None
+
+    def __len__(self) -> int:
+        return len(self.dataset) if self.indices is None else len(self.indices)
+
+    def __getitem__(self, i: int):
+        g = self.dataset[self.indices[i] if self.indices is not None else i]
+        if "y" in g.keys():
+            g = g.clone()
+            del g.y  # labels never reach pretraining
+        return g
+
+
+def _hash_parts(*parts: str) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def corpus_from_split(dataset, split) -> Corpus:
+    """The training rows of ``split`` (a ``Split`` or an index array), labels removed.
+
+    Validation and test rows never enter, and neither does a training row whose
+    SMILES also occurs in the validation or test rows (a duplicate molecule
+    would otherwise leak through pretraining).
+    """
+    train = np.asarray(getattr(split, "train", split), dtype=np.int64)
+    held_out = []
+    for name in ("valid", "test"):
+        part = getattr(split, name, None)
+        if part is not None:
+            held_out.extend(int(i) for i in np.asarray(part))
+    overlap = set(train.tolist()) & set(held_out)
+    if overlap:
+        raise ValueError(f"split's training rows overlap validation/test rows: {sorted(overlap)[:5]}")
+    smiles = getattr(dataset, "smiles", None)
+    if smiles is not None and held_out:
+        held_smiles = {smiles[i] for i in held_out}
+        train = np.array([i for i in train.tolist() if smiles[i] not in held_smiles], dtype=np.int64)
+    base_hash = str(getattr(dataset, "content_hash", ""))
+    corpus_hash = _hash_parts("split", base_hash, ",".join(map(str, sorted(train.tolist()))))
+    return Corpus(dataset, train.tolist(), corpus_hash)
+
+
+def corpus_from_file(source, progress: bool = False) -> Corpus:
+    """A user-given pretraining file (``--pretrain-data``): every valid row, no target."""
+    from pepland_hpo.data.dataset import load_dataset
+
+    ds = load_dataset(source, progress=progress)
+    return Corpus(ds, None, _hash_parts("file", str(ds.content_hash)))
+
+
+# --------------------------------------------------------------------------- pretraining
+
+
+def _autocast(device: torch.device, precision: str):
+    # same mapping as the supervised loop: fp16 only on CUDA (with a scaler), bf16 on CPU
+    from pepland_hpo.training.loop import autocast_settings
+
+    dtype, _ = autocast_settings(device, precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _encode_fn(model: nn.Module) -> Callable:
+    return model.encode if hasattr(model, "encode") else model
+
+
+def _trained_module(model: nn.Module) -> nn.Module:
+    """The part pretraining trains and stores: ``model.encoder`` (the whole model if it has none)."""
+    return getattr(model, "encoder", model)
+
+
+def _collate(graphs):
+    from torch_geometric.data import Batch
+
+    return Batch.from_data_list(list(graphs))
+
+
+def _finite_grads(params: Sequence[torch.Tensor]) -> bool:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.isfinite(torch.stack([g.detach().float().norm() for g in grads])).all())
+
+
+def pretrain_encoder(
+    encoder_model: nn.Module,
+    corpus_dataset,
+    cfg: TrainConfig,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> PretrainResult:
+    """Contrastive pretraining of ``encoder_model.encoder`` on ``corpus_dataset``.
+
+    ``encoder_model`` is a model from ``build_model`` (``.encode(batch) ->
+    [B, hidden]`` and ``.encoder``). Uses ``cfg.pretrain_method``,
+    ``temperature``, ``pretrain_epochs``, ``pretrain_lr``,
+    ``pretrain_batch_size``, ``precision``, ``grad_clip``, ``seed``,
+    ``max_non_finite_steps``, ``moco_momentum``, ``moco_queue_fraction``,
+    ``augment_rate``. Returns the per-epoch mean loss (over finite steps), the
+    number of skipped steps and the encoder's state dict (on CPU).
+    """
+    from pepland_hpo.training.seeding import seed_everything
+
+    device = torch.device(device)
+    t0 = time.perf_counter()
+    n = len(corpus_dataset)
+    if n < 2:
+        raise ValueError(f"contrastive pretraining needs at least 2 molecules, the corpus has {n}")
+    PRETRAIN_CALLS["count"] += 1
+    for hook in list(PRETRAIN_HOOKS):
+        hook({"cfg": cfg, "corpus_size": n})
+
+    order_gen = seed_everything(cfg.seed)
+    model = encoder_model.to(device)
+    trained = _trained_module(model)
+    encode = _encode_fn(model)
+    rate = float(getattr(cfg, "augment_rate", 0.25))
+    augmenter = Augmenter(rate=rate, seed=cfg.seed)
+
+    # the projection head's input width is whatever encode() returns
+    model.eval()
+    with torch.no_grad():
+        probe = _collate([corpus_dataset[i] for i in range(min(2, n))]).to(device)
+        embed_dim = int(encode(probe).shape[-1])
+    model.train()
+
+    method = cfg.pretrain_method
+    if method == "simclr":
+        objective: SimCLR | MoCo = SimCLR(embed_dim, cfg.temperature)
+    elif method == "moco":
+        queue = moco_queue_size(n, float(getattr(cfg, "moco_queue_fraction", 0.25)))
+        objective = MoCo(
+            model, embed_dim, cfg.temperature, queue_size=queue,
+            momentum=float(getattr(cfg, "moco_momentum", 0.99)),
+        )
+    else:
+        raise ValueError(f"unknown pretrain_method {method!r}")
+    objective.to(device)
+    if isinstance(objective, MoCo) and objective.queue_size:
+        # Start with a full queue of real keys: with an empty queue the first
+        # epoch's loss has fewer negatives (lower by ~log of the queue growth)
+        # and the per-epoch curve would not be comparable across epochs.
+        warm = torch.randperm(n, generator=order_gen)[: objective.queue_size].tolist()
+        for start in range(0, len(warm), max(2, int(cfg.pretrain_batch_size))):
+            chunk = [augmenter.view(corpus_dataset[i]) for i in warm[start : start + int(cfg.pretrain_batch_size)]]
+            with _autocast(device, cfg.precision):
+                keys = objective.key_encode(objective.default_key_encode, _collate(chunk).to(device))
+            objective.enqueue(keys)
+
+    params = [p for p in trained.parameters() if p.requires_grad] + list(objective.head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.pretrain_lr, weight_decay=cfg.weight_decay)
+    # fp16 on a GPU needs loss scaling; its own overflow skips are routine (the
+    # scale is being searched), so they are not counted as non-finite steps
+    scaler = (
+        torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
+    )
+
+    # drop_last keeps every batch at >= 2 graphs; a final singleton has no negatives
+    bs = max(2, min(int(cfg.pretrain_batch_size), n))
+    losses: list[float] = []
+    skipped = 0
+    epochs = int(cfg.pretrain_epochs)
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(n, generator=order_gen).tolist()
+        batches = [perm[i : i + bs] for i in range(0, n, bs)]
+        if len(batches) > 1 and len(batches[-1]) < 2:
+            batches[-2].extend(batches.pop())
+        step_losses: list[float] = []
+        for idx in batches:
+            graphs = [corpus_dataset[i] for i in idx]
+            v1, v2 = augmenter.views(graphs)
+            b1, b2 = _collate(v1).to(device), _collate(v2).to(device)
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device, cfg.precision):
+                loss = objective.loss(encode, b1, b2)
+            ok = bool(torch.isfinite(loss))
+            if ok:
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                    ok = _finite_grads(params)
+            if ok:
+                if cfg.grad_clip and cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                objective.after_step(model)
+                step_losses.append(float(loss.detach()))
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                objective.discard_step()
+                skipped += 1
+                if skipped > cfg.max_non_finite_steps:
+                    raise NonFiniteLoss(skipped, cfg.max_non_finite_steps, stage="pretrain", epoch=epoch)
+        epoch_loss = float(np.mean(step_losses)) if step_losses else float("nan")
+        losses.append(epoch_loss)
+        if progress:
+            print(
+                f"pretrain {method} tau={cfg.temperature:g} epoch {epoch}/{epochs} "
+                f"loss {epoch_loss:.4f} skipped {skipped}",
+                flush=True,
+            )
+        if on_epoch is not None:
+            on_epoch(epoch, epoch_loss)
+
+    state = {k: v.detach().cpu().clone() for k, v in trained.state_dict().items()}
+    return PretrainResult(
+        loss_per_epoch=losses,
+        non_finite_steps=skipped,
+        state_dict=state,
+        seconds=time.perf_counter() - t0,
+        extra={"embed_dim": embed_dim, "queue_size": getattr(objective, "queue_size", 0)},
+    )
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+def pretrain_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings that change the pretrained weights (and only those: not lr, not freeze_layers)."""
+    return {
+        "format": PRETRAIN_FORMAT,
+        "method": cfg.pretrain_method,
+        "temperature": float(cfg.temperature),
+        "epochs": int(cfg.pretrain_epochs),
+        "lr": float(cfg.pretrain_lr),
+        "batch_size": int(cfg.pretrain_batch_size),
+        "precision": cfg.precision,
+        "seed": int(cfg.seed),
+        "grad_clip": float(cfg.grad_clip),
+        "weight_decay": float(cfg.weight_decay),
+        "moco_momentum": float(getattr(cfg, "moco_momentum", 0.99)) if cfg.pretrain_method == "moco" else None,
+        "moco_queue_fraction": (
+            float(getattr(cfg, "moco_queue_fraction", 0.25)) if cfg.pretrain_method == "moco" else None
+        ),
+        "augment_rate": float(getattr(cfg, "augment_rate", 0.25)),
+    }
+
+
+def _config_dict(model_config) -> dict[str, Any]:
+    return dict(model_config.to_dict() if hasattr(model_config, "to_dict") else model_config)
+
+
+def pretrain_key(model_config_dict: dict, corpus_hash: str, settings: dict) -> str:
+    """sha256 of canonical JSON of (encoder config without head fields, corpus hash, settings)."""
+    encoder_cfg = {k: v for k, v in _config_dict(model_config_dict).items() if k not in HEAD_ONLY_FIELDS}
+    try:
+        from pepland_hpo.data.featurize import FEATURIZER_VERSION
+    except Exception:  # pragma: no cover - data layer not there yet
+        FEATURIZER_VERSION = None
+    payload = {
+        "encoder": encoder_cfg,
+        "corpus": str(corpus_hash),
+        "settings": settings,
+        "featurizer": FEATURIZER_VERSION,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pretrained_dir(store_dir: str | os.PathLike | None = None) -> Path:
+    if store_dir is not None:
+        return Path(store_dir)
+    from pepland_hpo.paths import artifacts_dir
+
+    return artifacts_dir() / "pretrained"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # blocks while another worker pretrains this key
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    # write next to the target then rename: a reader sees no file or a whole one
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_pretrained_artifact(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a stored artifact (weights only: no pickled code runs)."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise ValueError(f"{path} is not a pretrained-encoder artifact (no 'state_dict')")
+    return payload
+
+
+def pretrain_or_reuse(
+    model_config,
+    corpus_dataset,
+    corpus_hash: str,
+    cfg: TrainConfig,
+    device: torch.device | str = "cpu",
+    store_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    build: Callable[[Any], nn.Module] | None = None,
+) -> dict[str, Any]:
+    """The pretrained encoder for this (encoder config, corpus, settings): from the store, or pretrained now.
+
+    Returns ``dict(state_dict, key, reused, loss_per_epoch, non_finite_steps,
+    path)``. ``reused`` is True when the file already existed (possibly written
+    by another worker while this one waited on the lock); the loss curve and
+    skip count are then the stored ones. ``build`` (default
+    ``pepland_hpo.models.build_model``) turns ``model_config`` into a model.
+    Raises ``NonFiniteLoss`` (nothing is stored) when pretraining diverges.
+    """
+    settings = pretrain_settings(cfg)
+    key = pretrain_key(_config_dict(model_config), corpus_hash, settings)
+    folder = pretrained_dir(store_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.pt"
+
+    def _reused(payload: dict) -> dict[str, Any]:
+        return {
+            "state_dict": payload["state_dict"],
+            "key": key,
+            "reused": True,
+            "loss_per_epoch": [float(x) for x in payload.get("loss_per_epoch", [])],
+            "non_finite_steps": int(payload.get("non_finite_steps", 0)),
+            "path": str(path),
+        }
+
+    if path.exists():
+        return _reused(load_pretrained_artifact(path))
+    with _file_lock(folder / f"{key}.lock"):
+        if path.exists():  # another worker finished it while we waited
+            return _reused(load_pretrained_artifact(path))
+        if build is None:
+            from pepland_hpo.models import build_model as build
+        if hasattr(model_config, "to_dict"):
+            mc = model_config
+        else:
+            from pepland_hpo.models.config import ModelConfig
+
+            mc = ModelConfig.from_dict(dict(model_config))
+        torch.manual_seed(cfg.seed)  # same key -> same initial weights
+        model = build(mc)
+        result = pretrain_encoder(model, corpus_dataset, cfg, device, progress=progress)
+        payload = {
+            "state_dict": result.state_dict,
+            "loss_per_epoch": [float(x) for x in result.loss_per_epoch],
+            "non_finite_steps": int(result.non_finite_steps),
+            "key": key,
+            "settings_json": json.dumps(settings, sort_keys=True),
+            "model_config_json": json.dumps(_config_dict(model_config), sort_keys=True, default=str),
+            "corpus_hash": str(corpus_hash),
+            "corpus_size": int(len(corpus_dataset)),
+        }
+        _atomic_save(payload, path)
+    return {
+        "state_dict": result.state_dict,
+        "key": key,
+        "reused": False,
+        "loss_per_epoch": list(result.loss_per_epoch),
+        "non_finite_steps": int(result.non_finite_steps),
+        "path": str(path),
+    }
+
+
+def loss_is_finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def pretrain_file(
+    data: str,
+    variant: str = "full",
+    settings: dict[str, Any] | None = None,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """`pepland-hpo pretrain`: pretrain a variant's encoder on a user corpus, or reuse the stored one.
+
+    The result is the same content-addressed artifact a study's `full` trials look
+    up, so pretraining ahead of a study saves every worker that work later.
+    """
+    from pepland_hpo.models.variants import variant_model_config
+    from pepland_hpo.training.device import resolve_device
+    from pepland_hpo.training.run import split_settings_overrides
+
+    model_over, train_over = split_settings_overrides(settings or {})
+    model_config = variant_model_config(variant, **model_over)
+    cfg = TrainConfig.from_dict(train_over)
+    corpus = corpus_from_file(data, progress=progress)
+    result = pretrain_or_reuse(model_config, corpus, corpus.content_hash, cfg, resolve_device(device),
+                               progress=progress)
+    result.pop("state_dict", None)
+    return result

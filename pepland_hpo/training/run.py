@@ -1,0 +1,503 @@
+"""One experiment, end to end: the job that ``pepland-hpo train`` and every study trial run.
+
+:func:`run_experiment` loads the data (featurised once, cached), splits it (or
+uses the study's stored split), builds the variant's model, pretrains or reuses
+a pretrained encoder when the variant needs one, trains with early stopping,
+scores the test split with the best weights and saves them as a checkpoint.
+
+Example::
+
+    cfg = ExperimentConfig(data="builtin:amp", variant="gcn",
+                           model_overrides={"hidden_dim": 32, "num_layers": 2},
+                           train=TrainConfig(epochs=5))
+    result = run_experiment(cfg)
+    print(result.best_value, result.test_metrics["auroc"], result.checkpoint)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from pepland_hpo.errors import UserInputError
+from pepland_hpo.models.config import ModelConfig
+from pepland_hpo.training.checkpoints import save_checkpoint
+from pepland_hpo.training.config import TrainConfig
+from pepland_hpo.training.device import resolve_device
+from pepland_hpo.training.loop import EpochCallback, evaluate, train_supervised
+from pepland_hpo.training.metrics import TASKS, check_metric, metric_direction
+from pepland_hpo.training.seeding import seed_everything
+
+log = logging.getLogger(__name__)
+
+SPLIT_KINDS = ("random", "stratified", "similarity")
+SPLIT_NAMES = ("train", "valid", "test")
+# ModelConfig fields that follow from the data, never from a user's --set
+DATA_DERIVED_MODEL_FIELDS = ("atom_dim", "bond_dim", "out_dim")
+
+
+class SplitIndices(NamedTuple):
+    """Dataset indices of each part (numpy int64 arrays); ``train``/``valid``/``test``
+    attributes like ``data.splits.Split`` so both can be passed around alike."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {name: [int(i) for i in getattr(self, name)] for name in SPLIT_NAMES}
+
+
+@dataclass
+class ExperimentConfig:
+    data: str  # a file path or builtin:amp / builtin:amp-uniprot
+    target: str | None = None  # target column(s) as the data layer reads them; None: its default
+    task: Literal["classification", "regression"] | None = None  # None: inferred by the data layer
+    smiles_col: str | None = None  # passed to load_dataset only when set
+    split: Literal["random", "stratified", "similarity"] = "random"
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+    # explicit split (a study's stored split): {"train": [...], "valid": [...], "test": [...]};
+    # when given, split/split_fractions/split_seed are not used
+    split_indices: dict[str, list[int]] | None = None
+    variant: str = "gcn"
+    seed: int = 0  # the run's seed; it replaces train.seed so there is one source of truth
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    metric: str | None = None  # None: auroc (classification) / rmse (regression)
+    pretrain_data: str | None = None  # corpus file for variants that pretrain; None: the training split
+    checkpoint_dir: str | None = None  # None: <storage>/artifacts/checkpoints
+    checkpoint_name: str | None = None  # None: <variant>-seed<seed>-<config digest>.pt
+    save_checkpoint: bool = True
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["split_fractions"] = list(self.split_fractions)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
+        values = dict(values)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserInputError(f"unknown experiment setting(s): {', '.join(unknown)}")
+        if isinstance(values.get("train"), Mapping):
+            values["train"] = TrainConfig.from_dict(dict(values["train"]))
+        if "split_fractions" in values:
+            values["split_fractions"] = tuple(float(x) for x in values["split_fractions"])
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def with_settings(self, settings: Mapping[str, Any]) -> "ExperimentConfig":
+        """A copy with flat ``--set key=value`` settings applied (see :func:`split_settings_overrides`)."""
+        model_over, train_over = split_settings_overrides(settings)
+        # the experiment's seed is the one run_experiment uses; a --set seed must not be lost
+        seed = train_over.get("seed", self.seed)
+        train = TrainConfig.from_dict({**self.train.to_dict(), **train_over, "seed": seed})
+        return replace(self, model_overrides={**self.model_overrides, **model_over}, train=train, seed=seed)
+
+    def validate(self) -> None:
+        if not self.data:
+            raise UserInputError("data: no data source given")
+        if self.task is not None and self.task not in TASKS:
+            raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.split not in SPLIT_KINDS:
+            raise UserInputError(f"split must be one of {', '.join(SPLIT_KINDS)}, got {self.split!r}")
+        fr = tuple(self.split_fractions)
+        if len(fr) != 3 or any(not np.isfinite(x) or x < 0 for x in fr) or fr[0] <= 0 or fr[1] <= 0:
+            raise UserInputError(
+                f"split_fractions must be three non-negative numbers with train and valid > 0, got {fr}"
+            )
+        if abs(sum(fr) - 1.0) > 1e-6:
+            raise UserInputError(f"split_fractions must sum to 1, got {fr} (sum {sum(fr):g})")
+        if self.metric is not None:
+            metric_direction(self.metric)
+            if self.task is not None:
+                check_metric(self.task, self.metric)
+        bad = sorted(set(self.model_overrides) & set(DATA_DERIVED_MODEL_FIELDS))
+        if bad:
+            raise UserInputError(f"model setting(s) {', '.join(bad)} follow from the data and cannot be set")
+        unknown = sorted(set(self.model_overrides) - {f.name for f in fields(ModelConfig)})
+        if unknown:
+            raise UserInputError(f"unknown model setting(s): {', '.join(unknown)}")
+        self.train.validate()
+
+
+@dataclass
+class ExperimentResult:
+    variant: str
+    seed: int
+    task: str
+    metric: str
+    direction: str
+    best_value: float  # validation metric at the best epoch: the trial's objective value
+    best_epoch: int
+    val_metrics: dict[str, float]
+    test_metrics: dict[str, float]  # empty when the split has no test part
+    param_count: int
+    epochs_run: int
+    epoch_seconds: list[float]
+    non_finite_steps: int
+    checkpoint: str | None
+    device: str
+    model_config: dict[str, Any]
+    train_config: dict[str, Any]
+    split_sizes: dict[str, int]
+    target_names: list[str]
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    # pretraining (variants that pretrain): pretrain_key, pretrain_reused, pretrain_loss,
+    # pretrain_non_finite_steps, frozen_parameters
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- --set parsing
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _settable_fields(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _parse_value(key: str, value: Any, annotation: Any) -> Any:
+    """``value`` (a string from the command line, or already typed from YAML) as the field's type."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        for choice in choices:
+            if value == choice or (isinstance(value, str) and value.strip() == str(choice)):
+                return choice
+        raise UserInputError(f"setting {key}={value!r}: expected one of {', '.join(map(str, choices))}")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise UserInputError(f"setting {key}={value!r}: expected true or false")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise UserInputError(f"setting {key}={value!r}: expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise UserInputError(f"setting {key}={value!r}: expected an integer") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise UserInputError(f"setting {key}={value!r}: expected a number")
+        try:
+            number = float(str(value).strip()) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError):
+            raise UserInputError(f"setting {key}={value!r}: expected a number") from None
+        if not np.isfinite(number):
+            raise UserInputError(f"setting {key}={value!r}: expected a finite number")
+        return number
+    if annotation is str:
+        return str(value)
+    raise UserInputError(f"setting {key} cannot be set from the command line")  # pragma: no cover
+
+
+def split_settings_overrides(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sort flat ``key=value`` settings into ``(model_overrides, train_overrides)``.
+
+    Keys are ModelConfig or TrainConfig field names (``-`` may stand for
+    ``_``); string values are parsed to the field's type. Unknown keys, values
+    that do not parse, and values out of range (``dropout=2``) raise
+    ``UserInputError`` naming the key.
+
+    >>> split_settings_overrides({"hidden_dim": "32", "lr": "5e-4"})
+    ({'hidden_dim': 32}, {'lr': 0.0005})
+    """
+    model_fields = _settable_fields(ModelConfig)
+    train_fields = _settable_fields(TrainConfig)
+    model_over: dict[str, Any] = {}
+    train_over: dict[str, Any] = {}
+    for raw_key, value in settings.items():
+        key = str(raw_key).strip().replace("-", "_")
+        if key in DATA_DERIVED_MODEL_FIELDS:
+            raise UserInputError(f"setting {key} follows from the data and cannot be set")
+        if key in model_fields:
+            model_over[key] = _parse_value(key, value, model_fields[key])
+        elif key in train_fields:
+            train_over[key] = _parse_value(key, value, train_fields[key])
+        else:
+            known = sorted(set(model_fields) - set(DATA_DERIVED_MODEL_FIELDS)) + sorted(train_fields)
+            raise UserInputError(f"unknown setting {key!r}; known settings: {', '.join(known)}")
+    # range checks, one key at a time so the message names the key at fault
+    for key, value in model_over.items():
+        _check_one(_model_bases(), key, value)
+    for key, value in train_over.items():
+        _check_one([TrainConfig()], key, value)
+    return model_over, train_over
+
+
+def _model_bases() -> list[ModelConfig]:
+    """Configs to check one model setting against: the plain default (GCN) and the
+    ``full`` variant (transformer, every encoding on). A setting valid under neither
+    (``dropout=2``) is wrong whatever the variant; one valid under only one of them
+    (``spatial=true`` needs attention) is checked later against the variant it meets."""
+    bases = [ModelConfig()]
+    try:
+        from pepland_hpo.models.variants import variant_model_config
+
+        bases.append(variant_model_config("full"))
+    except (ImportError, UserInputError):  # pragma: no cover - variants without a `full` preset
+        pass
+    return bases
+
+
+def _check_one(bases: list, key: str, value: Any) -> None:
+    error: UserInputError | None = None
+    for base in bases:
+        try:
+            replace(base, **{key: value}).validate()
+            return
+        except UserInputError as exc:
+            error = error or exc
+    message = str(error)
+    raise UserInputError(message if key in message else f"setting {key}={value!r}: {message}") from None
+
+
+# --------------------------------------------------------------------------- the experiment
+
+
+def _load_dataset(cfg: ExperimentConfig, progress: bool):
+    from pepland_hpo.data.dataset import load_dataset
+
+    return load_dataset(cfg.data, target=cfg.target, task=cfg.task, smiles_col=cfg.smiles_col,
+                        progress=progress)
+
+
+def _explicit_split(indices: Mapping[str, Any], n: int) -> SplitIndices:
+    unknown = sorted(set(indices) - set(SPLIT_NAMES))
+    if unknown:
+        raise UserInputError(f"split_indices: unknown part(s) {', '.join(unknown)}; use train, valid, test")
+    parts = {}
+    for name in SPLIT_NAMES:
+        arr = np.asarray(list(indices.get(name) or []), dtype=np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise UserInputError(
+                f"split_indices[{name}] refers to row {int(arr.max())} but the dataset has {n} molecules "
+                "(did the data file change since the split was stored?)"
+            )
+        parts[name] = arr
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        both = np.intersect1d(parts[a], parts[b])
+        if both.size:
+            raise UserInputError(f"split_indices: {a} and {b} share {both.size} indices, e.g. {both[:5].tolist()}")
+    return SplitIndices(**parts)
+
+
+def make_experiment_split(cfg: ExperimentConfig, dataset) -> SplitIndices:
+    """The split the experiment uses: the explicit one, or ``data.splits.make_split``."""
+    if cfg.split_indices is not None:
+        split = _explicit_split(cfg.split_indices, len(dataset))
+    else:
+        from pepland_hpo.data.splits import make_split
+
+        targets = np.asarray(getattr(dataset, "targets", np.zeros((len(dataset), 0))))
+        labels = targets[:, 0] if targets.ndim == 2 and targets.shape[1] else None
+        made = make_split(
+            list(dataset.smiles), labels, kind=cfg.split,
+            fractions=tuple(cfg.split_fractions), seed=cfg.split_seed,
+        )
+        split = SplitIndices(*(np.asarray(getattr(made, name), dtype=np.int64) for name in SPLIT_NAMES))
+    for name in ("train", "valid"):
+        if len(getattr(split, name)) == 0:
+            raise UserInputError(f"the {name} split is empty ({len(dataset)} molecules in the data)")
+    return split
+
+
+def _subset(dataset, indices: np.ndarray):
+    if hasattr(dataset, "subset"):
+        return dataset.subset(indices)
+    return torch.utils.data.Subset(dataset, indices.tolist())
+
+
+def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_config: ModelConfig,
+                   train_cfg: TrainConfig, device: torch.device, progress: bool) -> dict[str, Any]:
+    """Pretrain (or reuse) the encoder for a variant that needs it.
+
+    Calls ``training.pretrain.corpus_from_file(cfg.pretrain_data)`` or
+    ``corpus_from_split(dataset, split)`` (training rows only, labels removed),
+    then ``pretrain_or_reuse(model_config, corpus, corpus.content_hash,
+    train_cfg, device, progress=progress)``. Imported lazily: pretraining is
+    only needed by some variants.
+    """
+    from pepland_hpo.training import pretrain
+
+    if cfg.pretrain_data:
+        corpus = pretrain.corpus_from_file(cfg.pretrain_data, progress=progress)
+    else:
+        corpus = pretrain.corpus_from_split(dataset, split)
+    return pretrain.pretrain_or_reuse(
+        model_config, corpus, corpus.content_hash, train_cfg, device, progress=progress
+    )
+
+
+def _config_digest(cfg: ExperimentConfig, content_hash: str) -> str:
+    text = json.dumps({"cfg": cfg.to_dict(), "data": content_hash}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _count_parameters(model: torch.nn.Module) -> int:
+    try:
+        from pepland_hpo.models import count_parameters
+    except ImportError:  # pragma: no cover - models layer without the helper
+        return int(sum(p.numel() for p in model.parameters()))
+    return int(count_parameters(model))
+
+
+def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
+                   progress: bool = False) -> ExperimentResult:
+    """Run one experiment; see the module docstring. ``on_epoch`` exceptions propagate."""
+    from pepland_hpo.models import build_model
+    from pepland_hpo.models.variants import variant_model_config, variant_needs_pretraining
+
+    started = time.perf_counter()
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    dataset = _load_dataset(cfg, progress)
+    task = cfg.task or getattr(dataset, "task", None)
+    if task not in TASKS:
+        raise UserInputError(
+            f"{cfg.data}: cannot tell the task (no target, or not two classes); "
+            "give the target column and task=classification|regression"
+        )
+    metric = check_metric(task, cfg.metric)
+    target_names = list(getattr(dataset, "target_names", []) or [])
+    n_targets = int(np.asarray(dataset.targets).shape[1]) if np.asarray(dataset.targets).ndim == 2 else 1
+    if n_targets == 0:
+        raise UserInputError(f"{cfg.data}: no target column to train on")
+
+    split = make_experiment_split(cfg, dataset)
+    train_cfg = replace(cfg.train, seed=cfg.seed)
+    model_config = variant_model_config(cfg.variant, **{**cfg.model_overrides, "out_dim": n_targets})
+    model_config.validate()
+
+    extra: dict[str, Any] = {}
+    pretrained = None
+    if variant_needs_pretraining(cfg.variant):
+        pretrained = _pretrain_step(cfg, dataset, split, model_config, train_cfg, device, progress)
+        extra.update(
+            pretrain_key=pretrained["key"],
+            pretrain_reused=bool(pretrained["reused"]),
+            pretrain_loss=[float(x) for x in pretrained["loss_per_epoch"]],
+            pretrain_non_finite_steps=int(pretrained["non_finite_steps"]),
+        )
+
+    # seed right before the weights are drawn, so pretraining (or its reuse) does not
+    # change the fine-tuning head's initialisation
+    seed_everything(cfg.seed, deterministic=device.type == "cpu")
+    model = build_model(model_config)
+    param_count = _count_parameters(model)
+    if pretrained is not None:
+        from pepland_hpo.training.finetune import load_pretrained_encoder
+
+        load_pretrained_encoder(model, pretrained["state_dict"], train_cfg.freeze_layers)
+        extra["frozen_parameters"] = int(sum(p.numel() for p in model.parameters() if not p.requires_grad))
+
+    train_ds = _subset(dataset, split.train)
+    valid_ds = _subset(dataset, split.valid)
+    log.info("%s seed %d on %s: %d train / %d valid / %d test molecules, %d parameters",
+             cfg.variant, cfg.seed, device, len(split.train), len(split.valid), len(split.test), param_count)
+    if task == "classification" and metric in ("auroc", "auprc"):
+        valid_labels = np.asarray(dataset.targets)[split.valid]
+        if len(np.unique(valid_labels[~np.isnan(valid_labels)])) < 2:
+            log.warning("the validation split holds one class only: %s is undefined (nan) every epoch; "
+                        "use a stratified split or more data", metric)
+    result = train_supervised(model, train_ds, valid_ds, task, metric, train_cfg, device,
+                              on_epoch=on_epoch, progress=progress)
+
+    test_metrics: dict[str, float] = {}
+    if len(split.test):
+        test_metrics, _ = evaluate(model, _subset(dataset, split.test), task, device,
+                                   batch_size=max(train_cfg.batch_size, 64),
+                                   target_scaler=result.target_scaler, precision=train_cfg.precision)
+
+    checkpoint: str | None = None
+    if cfg.save_checkpoint:
+        from pepland_hpo.paths import artifacts_dir
+
+        folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else artifacts_dir() / "checkpoints"
+        content_hash = str(getattr(dataset, "content_hash", ""))
+        name = cfg.checkpoint_name or f"{cfg.variant}-seed{cfg.seed}-{_config_digest(cfg, content_hash)}.pt"
+        meta = {
+            "task": task,
+            "target_names": target_names,
+            "variant": cfg.variant,
+            "seed": cfg.seed,
+            "data": cfg.data,
+            "data_hash": content_hash,
+            "metric": metric,
+            "direction": result.direction,
+            "best_value": result.best_value,
+            "best_epoch": result.best_epoch,
+            "val_metrics": result.val_metrics,
+            "test_metrics": test_metrics,
+            "target_scaler": result.target_scaler.to_dict() if result.target_scaler else None,
+            "train_config": train_cfg.to_dict(),
+            "pretrain_key": extra.get("pretrain_key"),
+        }
+        checkpoint = str(save_checkpoint(folder / name, model, model_config, meta))
+
+    return ExperimentResult(
+        variant=cfg.variant,
+        seed=cfg.seed,
+        task=task,
+        metric=metric,
+        direction=result.direction,
+        best_value=result.best_value,
+        best_epoch=result.best_epoch,
+        val_metrics=result.val_metrics,
+        test_metrics=test_metrics,
+        param_count=param_count,
+        epochs_run=result.epochs_run,
+        epoch_seconds=result.epoch_seconds,
+        non_finite_steps=result.non_finite_steps,
+        checkpoint=checkpoint,
+        device=str(device),
+        model_config=model_config.to_dict(),
+        train_config=train_cfg.to_dict(),
+        split_sizes={name: int(len(getattr(split, name))) for name in SPLIT_NAMES},
+        target_names=target_names,
+        history=result.history,
+        wall_seconds=time.perf_counter() - started,
+        extra=extra,
+    )
+
+
+__all__ = [
+    "ExperimentConfig",
+    "ExperimentResult",
+    "SplitIndices",
+    "make_experiment_split",
+    "run_experiment",
+    "split_settings_overrides",
+]

@@ -1,0 +1,109 @@
+"""Featurisation benchmark: our featuriser vs ``torch_geometric.utils.from_smiles``, and cache reloads.
+
+Run from the repository root::
+
+    python scripts/bench/featurize.py [--data FILE] [--limit N] [--repeats R]
+
+Prints one JSON object per line (keys ``metric``, ``value``, ``unit``, ...).
+Cold featurisation means SMILES → graph with everything computed (parse,
+atom/bond features, all-pair distances, near pairs and their paths); it is
+measured against ``from_smiles`` on the same list of SMILES strings, both
+parsing with RDKit, in one process, in alternating chunks (which side goes
+first alternates too) so that load from other processes hits both sides
+alike. The whole comparison runs ``--rounds`` times; the ratio reported is
+the median of the rounds' ratios (each round's is listed). The reload metric
+is ``load_dataset`` on a warm cache (open + map + metadata; graphs are built
+per ``ds[i]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "pepland" / "pretrained" / "train.csv"
+sys.path.insert(0, str(REPO))
+
+
+def emit(metric: str, value: float, **extra) -> None:
+    print(json.dumps({"metric": metric, "value": round(value, 4), **extra}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--limit", type=int, default=0, help="first N molecules only (0 = all)")
+    ap.add_argument("--repeats", type=int, default=5, help="cache reloads to time (median reported)")
+    ap.add_argument("--chunk", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3, help="cold comparisons to run (median ratio reported)")
+    args = ap.parse_args()
+
+    import torch
+    from torch_geometric.utils import from_smiles
+
+    from pepland_hpo.data.featurize import featurize_smiles
+    from pepland_hpo.data.readers import load_table
+
+    torch.set_num_threads(1)
+    smiles = load_table(args.data).smiles
+    if args.limit:
+        smiles = smiles[: args.limit]
+    n = len(smiles)
+    sizes = {"molecules": n, "data": str(args.data)}
+
+    def timed(fn, chunk) -> float:
+        t = time.perf_counter()
+        for s in chunk:
+            fn(s)
+        return time.perf_counter() - t
+
+    rounds = []  # (ours, ref) seconds per round
+    for _ in range(max(1, args.rounds)):
+        ours = ref = 0.0
+        for k, start in enumerate(range(0, n, args.chunk)):
+            chunk = smiles[start : start + args.chunk]
+            if k % 2:
+                ours += timed(featurize_smiles, chunk)
+                ref += timed(from_smiles, chunk)
+            else:
+                ref += timed(from_smiles, chunk)
+                ours += timed(featurize_smiles, chunk)
+        rounds.append((ours, ref))
+    ratios = [ref / ours for ours, ref in rounds]
+    emit("featurize_cold_mol_per_s", n / statistics.median(o for o, _ in rounds), unit="mol/s", **sizes)
+    emit("from_smiles_mol_per_s", n / statistics.median(r for _, r in rounds), unit="mol/s", reference=True, **sizes)
+    emit("featurize_cold_ratio_vs_from_smiles", statistics.median(ratios), unit="x",
+         reference="torch_geometric.utils.from_smiles", target=">= 1", rounds=[round(r, 3) for r in ratios], **sizes)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PEPLAND_HPO_CACHE"] = tmp
+        from pepland_hpo.data.dataset import load_dataset
+
+        t = time.perf_counter()
+        ds = load_dataset(args.data)
+        build = time.perf_counter() - t
+        emit("dataset_build_mol_per_s", len(ds) / build, unit="mol/s",
+             note="read + canonicalise + featurise + write cache", molecules=len(ds))
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            ds = load_dataset(args.data)
+            times.append(time.perf_counter() - t)
+        emit("cache_reload_mol_per_s", len(ds) / statistics.median(times), unit="mol/s", target=">= 20000",
+             molecules=len(ds), repeats=args.repeats)
+        t = time.perf_counter()
+        for i in range(len(ds)):
+            ds[i]
+        emit("cache_getitem_us", (time.perf_counter() - t) / len(ds) * 1e6, unit="us/graph", molecules=len(ds))
+        emit("cache_bytes_per_mol", ds.cache_path.stat().st_size / len(ds), unit="bytes/mol", molecules=len(ds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The command line as a user meets it: exit codes, messages, and what is left behind."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from pepland_hpo.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def study_names(url: str) -> list[str]:
+    return [s.study_name for s in optuna.get_all_study_summaries(url)]
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_help_teaches_every_command():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("create", "worker", "launch", "status", "report", "dashboard", "data", "quickstart"):
+        assert command in result.output
+
+
+def test_malformed_set_is_a_usage_error(db_url):
+    result = invoke("create", "ablation", "--data", "builtin:amp", "--set", "hidden_dim", "--storage", db_url)
+    assert result.exit_code == 2
+    assert "key=value" in result.output
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--variants", "gcn,transformerx"], "transformerx"),
+        (["--set", "hidden_dim=abc"], "hidden_dim"),
+        (["--set", "no_such_key=1"], "no_such_key"),
+    ],
+)
+def test_bad_study_options_exit_2_and_leave_no_study(db_url, extra, needle):
+    result = invoke("create", "ablation", "--data", "builtin:amp", "--storage", db_url, *extra)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert study_names(db_url) == []
+
+
+def test_bad_files_exit_2_naming_the_file(tmp_path, db_url):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    no_valid = tmp_path / "novalid.csv"
+    no_valid.write_text("smiles,label\nnot-a-smiles,1\nC1CC,0\n")
+    wrong_cols = tmp_path / "wrongcols.csv"
+    wrong_cols.write_text("foo,bar\nCCO,1\n")
+    for path in (empty, no_valid, wrong_cols):
+        result = invoke("create", "ablation", "--data", str(path), "--target", "label", "--storage", db_url)
+        assert result.exit_code == 2, (path, result.output)
+        assert path.name in result.output
+    assert "foo" in invoke("create", "ablation", "--data", str(wrong_cols), "--storage", db_url).output
+    assert study_names(db_url) == []
+
+
+def test_inspect_reports_upstream_overlap_and_invalid_rows(pepland_dir, tmp_path):
+    pre = pepland_dir / "pretrained"
+    result = invoke(
+        "data", "inspect", str(pre / "train.csv"), "--valid", str(pre / "valid.csv"), "--test", str(pre / "test.csv")
+    )
+    assert result.exit_code == 0, result.output
+    assert "100" in result.output and "overlap" in result.output.lower()
+
+    lines = (pre / "train.csv").read_text().splitlines()[:6]
+    lines.insert(3, "this-is-not-smiles")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("\n".join(lines) + "\n")
+    result = invoke("data", "inspect", str(broken))
+    assert result.exit_code == 0, result.output
+    assert "this-is-not-smiles" in result.output
+    assert "row 4" in result.output.lower() or "4" in result.output
+
+
+def test_create_then_worker_completes_and_create_is_idempotent(db_url):
+    args = [
+        "create", "ablation", "--data", "builtin:amp", "--variants", "gcn", "--seeds", "0,1",
+        "--epochs", "2", "--set", "hidden_dim=32", "--storage", db_url,
+    ]
+    assert invoke(*args).exit_code == 0
+    study_name = study_names(db_url)[0]
+    # the real console entry point, in its own process, as a user would start it
+    done = subprocess.run(
+        [sys.executable, "-m", "pepland_hpo.cli", "worker", "--storage", db_url],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = optuna.load_study(study_name=study_name, storage=db_url).get_trials()
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        assert math.isfinite(trial.value)
+        for key in ("variant", "seed", "param_count", "device", "host", "epochs_run", "seconds_per_epoch", "test_metrics"):
+            assert key in trial.user_attrs, key
+    assert sorted(t.user_attrs["seed"] for t in trials) == [0, 1]
+
+    again = invoke(*args)
+    assert again.exit_code == 0
+    assert len(optuna.load_study(study_name=study_name, storage=db_url).get_trials()) == 2

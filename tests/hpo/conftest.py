@@ -1,0 +1,121 @@
+"""Fixtures for the study/worker tests: a private PostgreSQL server, tiny real data, fast heartbeats."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _load_pg_helper():
+    # tests/ is not a package; load the helper by path under a unique name.
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("pepland_tests_pg", Path(__file__).with_name("pg.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pepland_tests_pg"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_pg = _load_pg_helper()
+PrivatePostgres, binaries_available = _pg.PrivatePostgres, _pg.binaries_available
+
+# Tiny but real: a 1-layer, 8-wide model on a few dozen c-CPP peptides, 1 epoch.
+TINY = {"hidden_dim": "8", "num_layers": "1", "epochs": "1", "batch_size": "16", "patience": "0"}
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def fast_heartbeat(monkeypatch):
+    """Heartbeat every second, stale after 10 s, fault injection allowed (tests only).
+
+    Generous: eight workers and a database server on two shared cores can delay a
+    heartbeat by seconds (production default: every 10 s, stale after 60 s).
+    """
+    monkeypatch.setenv("PEPLAND_HPO_HEARTBEAT_S", "1")
+    monkeypatch.setenv("PEPLAND_HPO_GRACE_S", "10")
+    monkeypatch.setenv("PEPLAND_HPO_ALLOW_FAULTS", "1")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    if not binaries_available():
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not on PATH")
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the session's server."""
+    return pg_server.fresh_database(f"t{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture
+def sqlite_url(storage_home) -> str:
+    return f"sqlite:///{storage_home / 'pepland.db'}"
+
+
+@pytest.fixture
+def cpp(pepland_dir, write_slice):
+    """``cpp(n)``: the first n lines of c-CPP.txt (sequence,label; both classes from line 1)."""
+
+    def _make(n: int = 32, name: str | None = None) -> Path:
+        return write_slice(pepland_dir / "c-CPP.txt", n, header=False, name=name or f"cpp{n}.txt")
+
+    return _make
+
+
+def _worker_entry(url, study, name, kwargs):
+    from pepland_hpo.hpo.worker import run_worker
+
+    run_worker(url, study, "cpu", worker_name=name, **kwargs)
+
+
+def start_workers(n: int, url: str, study: str, prefix: str = "w", **kwargs) -> list:
+    """``n`` real worker processes, forked from the test process (imports done: they start at once)."""
+    ctx = mp.get_context("fork")
+    procs = []
+    for i in range(n):
+        p = ctx.Process(target=_worker_entry, args=(url, study, f"{prefix}{i}", kwargs), name=f"{prefix}{i}")
+        p.start()
+        procs.append(p)
+    return procs
+
+
+def join_all(procs, timeout: float = 120.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(timeout=max(0.1, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join()
+    return [p.exitcode for p in procs]
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def hpo():
+    """Helpers for the worker tests, as one namespace."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(start_workers=start_workers, join_all=join_all, wait_for=wait_for, TINY=dict(TINY))
