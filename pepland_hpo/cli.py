@@ -18,8 +18,9 @@ from rich.console import Console
 
 from pepland_hpo.errors import UserInputError
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI, `| less`) would be cut to 80 columns; tables need more.
+console = Console(width=None if Console().is_terminal else 160)
+err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 160)
 
 app = typer.Typer(
     name="pepland-hpo",
@@ -105,7 +106,8 @@ def create_ablation(
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
     variants: Optional[str] = typer.Option(
-        None, "--variants", help="Comma-separated variants: gcn, graphormer, performer, hierpool, full."
+        None, "--variants", help="Comma-separated variants: gcn, graphormer, performer, hierpool, full, full-minus-X; "
+        "or leave-one-out (full and every full-minus-X)."
     ),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
@@ -203,6 +205,12 @@ def worker(
     study: Optional[str] = typer.Option(None, "--study", "-s", help="Study to work on (default: the only one)."),
     gpu: str = typer.Option("cpu", "--gpu", help="GPU index, 'cpu', or 'auto' (the GPU with least memory in use)."),
     n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Stop after this many trials (default: until none is left)."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", envvar="PEPLAND_HPO_THREADS",
+        help="torch CPU threads per trial; with several workers on one machine give each cores / workers "
+        "(`launch` does). Default: torch's own (all cores).",
+    ),
+    name: Optional[str] = typer.Option(None, "--name", envvar="PEPLAND_HPO_WORKER_NAME", help="Worker name in status and logs."),
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Pull queued trials and run each in its own process until the study is done.
@@ -213,7 +221,8 @@ def worker(
     """
     from pepland_hpo.hpo.worker import run_worker
 
-    summary = run_worker(storage_url=storage, study_name=study, gpu=gpu, n_trials=n_trials)
+    summary = run_worker(storage_url=storage, study_name=study, gpu=gpu, n_trials=n_trials, threads=threads,
+                         worker_name=name)
     console.print(str(summary))
 
 

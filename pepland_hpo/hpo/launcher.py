@@ -78,6 +78,7 @@ def launch(
             "SQLite file; use PostgreSQL (--storage postgresql+psycopg://...) for more"
         )
     base_cmd = worker_cmd or [sys.executable, "-m", "pepland_hpo.cli", "worker"]
+    threads_per_worker = max(1, (os.cpu_count() or 1) // len(slots))
     lock = threading.Lock()
     stopping = threading.Event()
 
@@ -87,6 +88,9 @@ def launch(
             cmd += ["--study", study_name]
         env = {**os.environ, **(extra_env or {}), "PEPLAND_HPO_STORAGE": url,
                "PEPLAND_HPO_WORKER_NAME": slot.label, "PYTHONUNBUFFERED": "1"}
+        # Share the cores: torch's default (every core per process) times several
+        # workers oversubscribes them, and small graph ops then slow down tenfold.
+        env.setdefault("PEPLAND_HPO_THREADS", str(threads_per_worker))
         slot.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env, start_new_session=True)
         threading.Thread(target=_pump, args=(slot, slot.proc.stdout, lock, url), daemon=True).start()

@@ -180,7 +180,7 @@ def spec_from_mapping(raw: dict[str, Any], source: str | None = None) -> StudySp
         split=raw.get("split") or {},
         metric=raw.get("metric"),
         direction=raw.get("direction"),
-        variants=variants if variants is not None else (["gcn"] if kind == "ablation" else ["full"]),
+        variants=expand_variants(variants) if isinstance(variants, list) else variants if variants is not None else (["gcn"] if kind == "ablation" else ["full"]),
         seeds=raw.get("seeds") if raw.get("seeds") is not None else [0],
         settings=settings,
         space=raw.get("space") or {},
@@ -291,13 +291,30 @@ def check_structure(spec: StudySpec) -> None:
 # --------------------------------------------------------------------------- semantic checks
 
 
-def check_variants(spec: StudySpec) -> None:
-    from pepland_hpo.models.variants import VARIANTS
+# `--variants leave-one-out` stands for `full` and every `full-minus-X` variant.
+LEAVE_ONE_OUT = "leave-one-out"
 
-    unknown = [v for v in spec.variants if v not in VARIANTS]
+
+def expand_variants(names: list[str]) -> list[str]:
+    from pepland_hpo.models.variants import leave_one_out_variants
+
+    out: list[str] = []
+    for name in names:
+        for v in (["full", *leave_one_out_variants()] if name == LEAVE_ONE_OUT else [name]):
+            if v not in out:
+                out.append(v)
+    return out
+
+
+def check_variants(spec: StudySpec) -> None:
+    from pepland_hpo.models.variants import known_variants
+
+    known = known_variants()
+    unknown = [v for v in spec.variants if v not in known]
     if unknown:
         raise UserInputError(
-            f"{_where(spec.source, 'variants')}: unknown variant {unknown[0]!r}; known: {', '.join(VARIANTS)}"
+            f"{_where(spec.source, 'variants')}: unknown variant {unknown[0]!r}; "
+            f"known: {', '.join(known)}, or {LEAVE_ONE_OUT}"
         )
 
 
@@ -436,7 +453,7 @@ def build_ablation_spec(
     if spec.kind != "ablation":
         raise UserInputError(f"{spec.source}: kind is {spec.kind}, expected ablation")
     if variants is not None:
-        spec.variants = list(variants)
+        spec.variants = expand_variants(list(variants))
     _apply_common(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
                   epochs=epochs, settings=settings, name=name, split=split)
     if validate:

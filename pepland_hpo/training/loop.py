@@ -31,6 +31,7 @@ from torch import nn
 from torch_geometric.loader import DataLoader
 
 from pepland_hpo.errors import UserInputError
+from pepland_hpo.training.batching import SizeBucketBatchSampler
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.device import synchronize
 from pepland_hpo.training.errors import NonFiniteLoss
@@ -66,6 +67,13 @@ def make_loader(
     if shuffle:
         generator = torch.Generator()
         generator.manual_seed(0 if seed is None else int(seed))
+    sizes = getattr(data, "num_atoms", None)
+    if shuffle and sizes is not None:
+        # similar-sized molecules per batch: far less padding for dense attention
+        # (a lone last graph is merged into the batch before it; see batching.py)
+        sampler = SizeBucketBatchSampler(sizes, batch_size, generator, min_batch=2)
+        return DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
+                          worker_init_fn=worker_init_fn if num_workers else None)
     if drop_last is None:
         drop_last = shuffle and len(data) > batch_size and len(data) % batch_size == 1
     return DataLoader(

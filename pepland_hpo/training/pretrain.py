@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from pepland_hpo.training.augment import Augmenter
+from pepland_hpo.training.batching import size_bucketed_batches
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.contrastive import MoCo, SimCLR, moco_queue_size
 from pepland_hpo.training.errors import NonFiniteLoss
@@ -79,6 +80,14 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.dataset) if self.indices is None else len(self.indices)
+
+    @property
+    def num_atoms(self) -> np.ndarray | None:
+        sizes = getattr(self.dataset, "num_atoms", None)
+        if sizes is None:
+            return None
+        sizes = np.asarray(sizes)
+        return sizes if self.indices is None else sizes[self.indices]
 
     def __getitem__(self, i: int):
         g = self.dataset[self.indices[i] if self.indices is not None else i]
@@ -155,6 +164,14 @@ def _collate(graphs):
     from torch_geometric.data import Batch
 
     return Batch.from_data_list(list(graphs))
+
+
+def _corpus_sizes(corpus) -> np.ndarray:
+    """Atoms per corpus molecule, for size-bucketed batches (ones where a corpus cannot tell)."""
+    sizes = getattr(corpus, "num_atoms", None)
+    if sizes is None:
+        return np.ones(len(corpus), dtype=np.int64)
+    return np.asarray(sizes)
 
 
 def _finite_grads(params: Sequence[torch.Tensor]) -> bool:
@@ -243,11 +260,9 @@ def pretrain_encoder(
     losses: list[float] = []
     skipped = 0
     epochs = int(cfg.pretrain_epochs)
+    sizes = _corpus_sizes(corpus_dataset)
     for epoch in range(1, epochs + 1):
-        perm = torch.randperm(n, generator=order_gen).tolist()
-        batches = [perm[i : i + bs] for i in range(0, n, bs)]
-        if len(batches) > 1 and len(batches[-1]) < 2:
-            batches[-2].extend(batches.pop())
+        batches = size_bucketed_batches(sizes, bs, order_gen, min_batch=2)
         step_losses: list[float] = []
         for idx in batches:
             graphs = [corpus_dataset[i] for i in idx]

@@ -114,3 +114,15 @@ def test_create_then_worker_completes_and_create_is_idempotent(db_url):
     again = invoke(*args)
     assert again.exit_code == 0
     assert len(optuna.load_study(study_name=study_name, storage=db_url).get_trials()) == 2
+
+
+def test_leave_one_out_ablation_expands_from_full(db_url):
+    from pepland_hpo.models.variants import leave_one_out_variants
+
+    result = invoke(
+        "create", "ablation", "--data", "builtin:amp", "--variants", "leave-one-out", "--seeds", "0",
+        "--storage", db_url, "--name", "loo",
+    )
+    assert result.exit_code == 0, result.output
+    trials = optuna.load_study(study_name="loo", storage=db_url).get_trials()
+    assert sorted(t.user_attrs["variant"] for t in trials) == sorted(["full", *leave_one_out_variants()])
