@@ -8,8 +8,9 @@ metadata. One ``torch.save`` file loads with ``weights_only=True`` and
 ``mmap=True``, so a reload costs a file open and a JSON parse — not a copy —
 and each worker maps the same pages.
 
-Writes go to a temporary file in the same folder followed by ``os.replace``:
-a reader sees either the old file or the whole new one, never half of one.
+Writes go through :func:`pepland_hpo.atomic.atomic_torch_save` (temporary file
+in the same folder, then ``os.replace``): a reader sees either the old file or
+the whole new one, never half of one.
 Two workers that miss at the same time both featurise and the last rename
 wins; the contents are identical, so that costs time, not correctness.
 """
@@ -18,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -85,20 +84,6 @@ def pack(per_mol: list[dict[str, np.ndarray]], targets: np.ndarray, meta: dict) 
         "pair_ptr": ptr(n_pairs),
         "meta": json.dumps(meta),
     }
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: Path) -> dict | None:

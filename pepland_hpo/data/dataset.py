@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.data import cache
 from pepland_hpo.data.featurize import ATOM_DIM, mol_arrays
 from pepland_hpo.data.graph import PeptideGraph
@@ -165,7 +166,7 @@ def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool
             "invalid": [[r.row, r.text, r.reason] for r in table.invalid],
         }
         store = cache.pack(_featurize_all(mols, progress), table.targets, meta)
-        cache.save_atomic(store, path)
+        atomic_torch_save(store, path)
     ds = PeptideDataset(store, path=path)
     ds._meta["source"] = str(source)  # the cache may have been built from a copy elsewhere
     return ds

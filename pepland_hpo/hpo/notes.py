@@ -19,10 +19,32 @@ import mimetypes
 from pathlib import Path
 
 import optuna
+from optuna.artifacts import ArtifactMeta
 
 from pepland_hpo import paths
 
 _ARTIFACT_PREFIX = "artifacts:"  # Optuna's key prefix for study/trial artifact metadata
+
+
+def live_artifacts(system_attrs: dict) -> list[tuple[str, ArtifactMeta]]:
+    """``(system-attr key, meta)`` of each artifact that has not been deleted, by key.
+
+    Not ``optuna.artifacts.get_all_artifact_meta``: in Optuna 5.0 it raises
+    ``TypeError`` on a deleted entry (JSON ``null``, written by optuna-dashboard's
+    delete and by :func:`upload_study_file`), and it does not give the key that
+    deleting needs.
+    """
+    out = []
+    for key, value in sorted(system_attrs.items()):
+        if not key.startswith(_ARTIFACT_PREFIX) or value is None:
+            continue
+        try:
+            meta = json.loads(value) if isinstance(value, str) else value
+            out.append((key, ArtifactMeta(meta["artifact_id"], meta.get("filename", ""),
+                                          meta.get("mimetype", ""), meta.get("encoding"))))
+        except (ValueError, TypeError, KeyError):  # null (deleted) or not artifact metadata
+            continue
+    return out
 
 
 def artifact_store(base: Path | None = None):
@@ -53,16 +75,10 @@ def upload_study_file(study: optuna.Study, path: Path, store=None) -> str:
     store = store if store is not None else artifact_store()
     storage = study._storage
     study_id = study._study_id
-    for key, value in storage.get_study_system_attrs(study_id).items():
-        if not key.startswith(_ARTIFACT_PREFIX) or value is None:
-            continue
-        try:
-            meta = json.loads(value) if isinstance(value, str) else value
-        except ValueError:
-            continue
-        if meta and meta.get("filename") == path.name:
+    for key, meta in live_artifacts(storage.get_study_system_attrs(study_id)):
+        if meta.filename == path.name:
             try:
-                store.remove(meta["artifact_id"])
+                store.remove(meta.artifact_id)
             except Exception:  # already gone from the store: the metadata is what matters
                 pass
             storage.set_study_system_attr(study_id, key, json.dumps(None))
@@ -72,4 +88,4 @@ def upload_study_file(study: optuna.Study, path: Path, store=None) -> str:
     )
 
 
-__all__ = ["artifact_store", "get_study_note", "save_study_note", "upload_study_file"]
+__all__ = ["artifact_store", "get_study_note", "live_artifacts", "save_study_note", "upload_study_file"]

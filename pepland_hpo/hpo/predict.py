@@ -16,7 +16,6 @@ study's test rows reproduces the recorded test metrics.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,23 +24,17 @@ import numpy as np
 
 from pepland_hpo.errors import UserInputError
 
-_ARTIFACT_PREFIX = "artifacts:"
-
 
 def _checkpoint_artifact_id(trial) -> str | None:
     """The trial's checkpoint artifact: the recorded id, else any uploaded ``.pt`` artifact."""
     art = trial.user_attrs.get("checkpoint_artifact")
     if art:
         return str(art)
-    for key, value in sorted(trial.system_attrs.items()):
-        if not key.startswith(_ARTIFACT_PREFIX) or value is None:
-            continue
-        try:
-            meta = json.loads(value) if isinstance(value, str) else value
-        except ValueError:
-            continue
-        if meta and str(meta.get("filename", "")).endswith(".pt"):
-            return str(meta["artifact_id"])
+    from pepland_hpo.hpo.notes import live_artifacts
+
+    for _key, meta in live_artifacts(trial.system_attrs):
+        if str(meta.filename).endswith(".pt"):
+            return str(meta.artifact_id)
     return None
 
 

@@ -15,10 +15,8 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.models.config import ModelConfig
 from pepland_hpo.training.errors import CheckpointError
 
@@ -68,26 +67,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, model_config: Mod
     writes, and a worker killed mid-write must not leave a truncated file
     behind under the final name.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model_config": _plain(model_config.to_dict(), "model_config"),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": _plain(dict(meta or {}), "meta"),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

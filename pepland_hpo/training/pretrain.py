@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.training.augment import Augmenter
 from pepland_hpo.training.batching import size_bucketed_batches
 from pepland_hpo.training.config import TrainConfig
@@ -380,21 +380,6 @@ def _file_lock(path: Path):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    # write next to the target then rename: a reader sees no file or a whole one
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def load_pretrained_artifact(path: str | os.PathLike) -> dict[str, Any]:
     """Load a stored artifact (weights only: no pickled code runs)."""
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
@@ -464,7 +449,7 @@ def pretrain_or_reuse(
             "corpus_hash": str(corpus_hash),
             "corpus_size": int(len(corpus_dataset)),
         }
-        _atomic_save(payload, path)
+        atomic_torch_save(payload, path)
     return {
         "state_dict": result.state_dict,
         "key": key,

@@ -3,7 +3,7 @@
     python scripts/bench/train_throughput.py                       # CPU, 128 molecules
     python scripts/bench/train_throughput.py --device cuda --precision bf16 --limit 0 --batch-size 256
 
-One epoch = a shuffled PyG ``DataLoader`` pass over ``c-CPP.txt`` molecules (featurised
+One epoch = a shuffled, size-bucketed ``make_loader`` pass over ``c-CPP.txt`` molecules (featurised
 and cached by the data layer, ``data.dataset.load_dataset``), each batch forward +
 BCE-with-logits + backward + AdamW step. Collation is inside the timed loop; the
 one-off featurisation (cached on disk) is not. ``full`` has ``hierpool``'s encoder; its
@@ -43,10 +43,10 @@ def main() -> None:
     args = p.parse_args()
 
     import torch
-    from torch_geometric.loader import DataLoader
 
     from pepland_hpo.data.dataset import load_dataset
     from pepland_hpo.models import build_model, count_parameters, variant_model_config
+    from pepland_hpo.training.loop import make_loader
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,10 +68,8 @@ def main() -> None:
         model = build_model(cfg).to(device).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        gen = torch.Generator().manual_seed(0)
-        loader = DataLoader(ds, batch_size=args.batch_size, shuffle=True, generator=gen,
-                            num_workers=args.workers, pin_memory=device.type == "cuda",
-                            persistent_workers=args.workers > 0)
+        # the product's training loader (size-bucketed batches), so the figure is what a trial sees
+        loader = make_loader(ds, args.batch_size, shuffle=True, seed=0, num_workers=args.workers)
 
         def step(batch):
             batch = batch.to(device, non_blocking=True)

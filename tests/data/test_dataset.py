@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-from pepland_hpo.data import cache
+from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.data.dataset import load_dataset
 from pepland_hpo.data.featurize import featurize_smiles
 from pepland_hpo.errors import UserInputError
@@ -57,7 +57,7 @@ def test_changed_file_is_a_new_entry(tmp_path, private_cache, count_featurize):
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "c" / "x.pt"
-    cache.save_atomic({"a": torch.zeros(3), "meta": "{}"}, target)
+    atomic_torch_save({"a": torch.zeros(3), "meta": "{}"}, target)
     before = target.read_bytes()
 
     def boom(obj, fh):
@@ -66,7 +66,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError):
-        cache.save_atomic({"a": torch.ones(3), "meta": "{}"}, target)
+        atomic_torch_save({"a": torch.ones(3), "meta": "{}"}, target)
     assert target.read_bytes() == before  # readers still see the old, whole file
     assert [p.name for p in target.parent.iterdir()] == ["x.pt"]  # temp file removed
 

@@ -28,7 +28,17 @@ DB_USER = "pepland"
 DB_NAME = "pepland"
 
 
+def _add_debian_bindir() -> None:
+    """Debian's `postgresql` package keeps the server binaries off PATH, in /usr/lib/postgresql/N/bin."""
+    if shutil.which("initdb"):
+        return
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        os.environ["PATH"] = f"{found[-1].parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def binaries_available() -> bool:
+    _add_debian_bindir()
     return all(shutil.which(b) for b in ("initdb", "pg_ctl", "postgres"))
 
 
