@@ -66,12 +66,28 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         pass
     waiting = by_state.get("WAITING", 0)
     workers = len({r["worker"] for r in running if r["worker"]}) or len(running)
-    mean_s = (sum(finished_ok) / len(finished_ok)) if finished_ok else None
     eta_s = None
-    if mean_s is not None and workers:
-        # Queued trials spread over the live workers, plus what the running ones still need.
-        left_running = sum(max(0.0, mean_s - (r["running_s"] or 0.0)) for r in running) / workers
-        eta_s = waiting * mean_s / workers + left_running
+    if finished_ok and workers:
+        # Variants differ in cost by 10x or more (gcn vs a transformer), so a trial is
+        # expected to take what finished trials of its variant took; a variant with none
+        # finished yet is taken to cost as much as the costliest finished variant, and at
+        # least what its running trials have already spent.
+        per_variant: dict[Any, list[float]] = {}
+        for t in trials:
+            d = _seconds(t) if t.state.name in ("COMPLETE", "PRUNED") else None
+            if d:
+                per_variant.setdefault(t.user_attrs.get("variant"), []).append(d)
+        overall = sum(finished_ok) / len(finished_ok)
+
+        def expected(variant) -> float:
+            if variant in per_variant:
+                return sum(per_variant[variant]) / len(per_variant[variant])
+            spent = [r["running_s"] or 0.0 for r in running if r["variant"] == variant]
+            return max([overall, *spent, *(sum(v) / len(v) for v in per_variant.values())])
+
+        queued = sum(expected(t.user_attrs.get("variant")) for t in trials if t.state.name == "WAITING")
+        left_running = sum(max(0.0, expected(r["variant"]) - (r["running_s"] or 0.0)) for r in running)
+        eta_s = (queued + left_running) / workers
     elif waiting == 0 and not running:
         eta_s = 0.0
     return {
@@ -85,7 +101,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         "best_trial": best_trial,
         "failure_reasons": dict(reasons),
         "compute_seconds": float(sum(durations)),
-        "mean_trial_seconds": mean_s,
+        "mean_trial_seconds": (sum(finished_ok) / len(finished_ok)) if finished_ok else None,
         "live_workers": workers,
         "eta_seconds": eta_s,
         "running": running,
