@@ -89,7 +89,7 @@ def test_inspect_reports_upstream_overlap_and_invalid_rows(pepland_dir, tmp_path
     assert "row 4" in result.output.lower() or "4" in result.output
 
 
-def test_create_then_worker_completes_and_create_is_idempotent(db_url):
+def test_create_then_worker_completes_and_create_is_idempotent(db_url, tmp_path):
     args = [
         "create", "ablation", "--data", "builtin:amp", "--variants", "gcn", "--seeds", "0,1",
         "--epochs", "2", "--set", "hidden_dim=32", "--storage", db_url,
@@ -115,6 +115,14 @@ def test_create_then_worker_completes_and_create_is_idempotent(db_url):
     assert again.exit_code == 0
     assert len(optuna.load_study(study_name=study_name, storage=db_url).get_trials()) == 2
 
+    out = tmp_path / "report"
+    shown = invoke("report", study_name, "--out", str(out), "--storage", db_url)
+    assert shown.exit_code == 0, shown.output
+    assert "gcn" in shown.output and "reference" in shown.output
+    assert {"report.md", "report.csv", "report.png"} <= {p.name for p in out.iterdir()}
+    exported = invoke("export", study_name, "--csv", str(tmp_path / "trials.csv"), "--storage", db_url)
+    assert exported.exit_code == 0 and "2 trial(s)" in exported.output
+
 
 def test_leave_one_out_ablation_expands_from_full(db_url):
     from pepland_hpo.models.variants import leave_one_out_variants
@@ -126,3 +134,20 @@ def test_leave_one_out_ablation_expands_from_full(db_url):
     assert result.exit_code == 0, result.output
     trials = optuna.load_study(study_name="loo", storage=db_url).get_trials()
     assert sorted(t.user_attrs["variant"] for t in trials) == sorted(["full", *leave_one_out_variants()])
+
+
+def test_train_and_pretrain_single_jobs(pepland_dir, write_slice):
+    data = write_slice(pepland_dir / "c-CPP.txt", 40, header=False, name="cpp40.txt")
+    tiny = ["--set", "hidden_dim=8", "--set", "num_layers=1", "--set", "num_heads=2"]
+    trained = invoke("train", "--data", str(data), "--variant", "gcn", "--split", "stratified",
+                     "--set", "epochs=2", "--device", "cpu", *tiny)
+    assert trained.exit_code == 0, trained.output
+    assert "best auroc" in trained.output and "test:" in trained.output and "checkpoint:" in trained.output
+
+    pre = ["pretrain", "--data", str(data), "--variant", "full", "--device", "cpu",
+           "--set", "pretrain_epochs=1", "--set", "pretrain_batch_size=8", *tiny]
+    first = invoke(*pre)
+    assert first.exit_code == 0, first.output
+    assert "encoder pretrained" in first.output
+    second = invoke(*pre)
+    assert second.exit_code == 0 and "encoder reused" in second.output
