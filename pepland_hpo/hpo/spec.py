@@ -429,10 +429,18 @@ def _apply_common(
     spec.source = f"{spec.source} (with command-line options)" if spec.source else "command line"
 
 
+# The specs that ship with the project (an editable install keeps them beside the package).
+PROJECT_STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+
 def _default_base(base_path: str | Path | None, kind: str) -> Path:
-    if base_path is not None:
-        return Path(base_path)
-    return Path("studies") / f"{kind}.yaml"
+    """The base spec: the given file; the default `studies/<kind>.yaml` falls back to the project's own
+    copy when the command runs outside the project folder."""
+    default = Path("studies") / f"{kind}.yaml"
+    path = default if base_path is None else Path(base_path)
+    if path == default and not path.exists() and (PROJECT_STUDIES / default.name).exists():
+        return PROJECT_STUDIES / default.name
+    return path
 
 
 def build_ablation_spec(

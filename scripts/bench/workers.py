@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="real trials per throughput run")
     parser.add_argument("--light", type=int, default=20, help="light trials for the overhead")
     parser.add_argument("--molecules", type=int, default=240)
+    parser.add_argument("--epochs", type=int, default=40,
+                        help="epochs per real trial; long enough that a trial is mostly training, as in a study")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="pepland-bench-"))
@@ -103,7 +105,8 @@ def main() -> None:
     torch.set_num_threads(1)
     url = f"sqlite:///{home / 'pepland.db'}"
     data = _slice(args.data, args.molecules, home / "cpp.txt")
-    tiny = {"hidden_dim": "32", "num_layers": "2", "epochs": "6", "batch_size": "32", "patience": "0"}
+    tiny = {"hidden_dim": "32", "num_layers": "2", "epochs": str(args.epochs), "batch_size": "32",
+            "patience": "0"}
 
     # 1. framework cost per trial: light trials that sleep S seconds over one epoch
     sleep_s = 0.5
