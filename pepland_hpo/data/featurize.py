@@ -433,12 +433,7 @@ def mol_arrays(mol: Chem.Mol, hops: int = PAIR_HOPS) -> dict[str, np.ndarray]:
     code = order.astype(np.int64)
     code[(order != code) | (code > 3)] = 0
     code[order == 1.5] = 12
-    # edge_id[u, v]: id of the directed edge u→v (2b forward, 2b+1 backward)
-    edge_id = np.zeros((n, n), dtype=np.int64)
-    ids = np.arange(0, 2 * nb, 2)
-    edge_id[begin, end] = ids
-    edge_id[end, begin] = ids + 1
-
+    edge_id = _edge_ids(n, begin, end)
     x, degree = _atom_features(mol, n, begin, end, code == 12)
     battr = _bond_features(mol, nb, code, conj, stereo, edge_id)
     edge_index = np.empty((2, 2 * nb), dtype=np.int64)
@@ -455,6 +450,34 @@ def mol_arrays(mol: Chem.Mol, hops: int = PAIR_HOPS) -> dict[str, np.ndarray]:
         "pair_dist": pair_dist,
         "pair_path": pair_path,
     }
+
+
+def _edge_ids(n: int, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``edge_id[u, v]``: id of the directed edge u→v (bond b: 2b forward, 2b+1 backward)."""
+    edge_id = np.zeros((n, n), dtype=np.int64)
+    ids = np.arange(0, 2 * len(begin), 2)
+    edge_id[begin, end] = ids
+    edge_id[end, begin] = ids + 1
+    return edge_id
+
+
+def topology_arrays(edge_index: np.ndarray, num_nodes: int, hops: int = PAIR_HOPS) -> dict[str, np.ndarray]:
+    """``degree``, ``spd``, ``pair_index``, ``pair_dist``, ``pair_path`` of a graph given by its edges.
+
+    For graphs whose topology changed after featurisation (contrastive
+    augmentations drop bonds and atoms): the same computation, so the same
+    distances and the same choice of paths, as for a molecule. ``edge_index``
+    must keep this module's layout — bond ``b`` as edges ``2b`` (begin→end) and
+    ``2b + 1`` (end→begin) — which masking whole bonds out of it preserves.
+    """
+    n = int(num_nodes)
+    begin, end = edge_index[0, 0::2], edge_index[1, 0::2]
+    if not (np.array_equal(edge_index[0, 1::2], end) and np.array_equal(edge_index[1, 1::2], begin)):
+        raise ValueError("edge_index must list each bond as two consecutive directed edges (2b, 2b+1)")
+    degree = np.bincount(np.concatenate([begin, end]), minlength=n).astype(np.int64)
+    spd, pair_index, pair_dist, pair_path = _paths(n, begin, end, _edge_ids(n, begin, end), hops)
+    return {"degree": degree, "spd": spd, "pair_index": pair_index, "pair_dist": pair_dist,
+            "pair_path": pair_path}
 
 
 def graph_from_arrays(arrays: dict[str, np.ndarray], y: np.ndarray | None = None) -> PeptideGraph:

@@ -30,16 +30,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
-try:  # the data layer owns the constant; fall back to the documented value
-    from pepland_hpo.data.featurize import PAIR_HOPS
-except Exception:  # pragma: no cover - only while the data layer is being written
-    PAIR_HOPS = 5
-
-UNREACHABLE = 255  # spd value for pairs in different components (uint8)
-MAX_STORED_DISTANCE = 254  # longer distances saturate here; 255 stays "unreachable"
+from pepland_hpo.data.featurize import PAIR_HOPS
 
 AUGMENTATIONS = ("mask", "noise", "bond", "subgraph", "node")
 DEFAULT_POOL = ("mask", "noise", "bond", "subgraph")
@@ -51,64 +43,17 @@ DEFAULT_POOL = ("mask", "noise", "bond", "subgraph")
 def structure_from_edge_index(
     edge_index: torch.Tensor, num_nodes: int, hops: int = PAIR_HOPS
 ) -> dict[str, torch.Tensor]:
-    """Degree, shortest-path distances and near-pair paths of one graph.
+    """Degree, shortest-path distances and near-pair paths of one graph, as tensors.
 
-    Returns ``degree`` long [N], ``spd`` uint8 [N*N] (row-major, 255 =
-    unreachable), ``pair_index`` long [2, P] (ordered pairs i != j at distance
-    1..hops, row-major order), ``pair_dist`` long [P] and ``pair_path`` long
-    [P, hops] (edge ids of one shortest path from i to j; entries past
-    ``pair_dist`` are 0).
-
-    Distances come from SciPy's BFS (C, O(N*(N+E))); the path reconstruction is
-    vectorised: for each target j the next edge out of u is the smallest edge
-    id (u -> v) with d(v, j) = d(u, j) - 1, then all pairs walk ``hops`` steps
-    in lockstep.
+    The featuriser's own computation (:func:`pepland_hpo.data.featurize.topology_arrays`),
+    so an augmented view gets distances and paths exactly as a molecule with that
+    topology would. The augmentations below remove whole bonds (both directed
+    edges) and keep the order of the rest, which keeps its edge layout.
     """
-    # NumPy, not torch: these are many tiny ops, and torch's intra-op thread pool
-    # costs more than the work on a busy CPU (measured 10x slower with 2 threads)
-    n = int(num_nodes)
-    ei = edge_index.detach().cpu().numpy().astype(np.int64)
-    src, dst = ei[0], ei[1]
-    degree = np.bincount(src, minlength=n).astype(np.int64)
-    if n == 0:
-        return {
-            "degree": torch.from_numpy(degree),
-            "spd": torch.zeros(0, dtype=torch.uint8),
-            "pair_index": torch.zeros(2, 0, dtype=torch.long),
-            "pair_dist": torch.zeros(0, dtype=torch.long),
-            "pair_path": torch.zeros(0, hops, dtype=torch.long),
-        }
-    adj = csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
-    dist = shortest_path(adj, method="D", directed=True, unweighted=True)
-    unreach = ~np.isfinite(dist)
-    d = np.where(unreach, -1, dist).astype(np.int64)  # -1: never equals a real hop count
+    from pepland_hpo.data.featurize import topology_arrays
 
-    spd = np.where(unreach, UNREACHABLE, np.minimum(d, MAX_STORED_DISTANCE)).astype(np.uint8)
-
-    near = (d >= 1) & (d <= hops)
-    pi, pj = np.nonzero(near)  # row-major order
-    pair_dist = d[pi, pj]
-    pair_path = np.zeros((pi.size, hops), dtype=np.int64)
-    if pi.size:
-        num_edges = src.size
-        # step_ok[e, j]: edge e = (u -> v) moves one hop closer to j (both reach j)
-        step_ok = (d[dst] == d[src] - 1) & (d[dst] >= 0)
-        cand = np.where(step_ok, np.arange(num_edges)[:, None], num_edges)
-        nxt = np.full((n, n), num_edges, dtype=np.int64)
-        np.minimum.at(nxt, src, cand)  # smallest edge id per (u, j): a fixed, reproducible choice
-        cur = pi.copy()
-        for h in range(int(pair_dist.max())):
-            active = np.nonzero(pair_dist > h)[0]
-            e = nxt[cur[active], pj[active]]
-            pair_path[active, h] = e
-            cur[active] = dst[e]
-    return {
-        "degree": torch.from_numpy(degree),
-        "spd": torch.from_numpy(spd.reshape(-1)),
-        "pair_index": torch.from_numpy(np.stack([pi, pj]).astype(np.int64)),
-        "pair_dist": torch.from_numpy(pair_dist.astype(np.int64)),
-        "pair_path": torch.from_numpy(pair_path),
-    }
+    arrays = topology_arrays(edge_index.detach().cpu().numpy().astype(np.int64), int(num_nodes), hops)
+    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
 
 
 def _with_structure(g, edge_index: torch.Tensor, edge_attr: torch.Tensor, num_nodes: int, x):
