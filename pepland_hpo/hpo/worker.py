@@ -63,6 +63,7 @@ from pepland_hpo.hpo.queue import set_user_attrs
 from pepland_hpo.hpo.spec import StudySpec, fault_for_seed, faults_allowed, load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
 from pepland_hpo.paths import artifacts_dir, logs_dir, storage_root
+from pepland_hpo.training.config import TrainConfig
 
 log = logging.getLogger("pepland_hpo.worker")
 
@@ -500,6 +501,8 @@ class Worker:
         outcome: tuple | None = None
         lost = False
         last_epoch = 0
+        # Pruning after the last epoch saves nothing and would hide a finished trial's value.
+        planned_epochs = int(job["train_overrides"].get("epochs", TrainConfig().epochs))
         last_beat = time.monotonic()
         stopped = False
         while True:
@@ -530,7 +533,7 @@ class Worker:
                     if value is not None and math.isfinite(value):
                         try:
                             trial.report(value, epoch)
-                            if self.kind == "search" and trial.should_prune():
+                            if self.kind == "search" and epoch < planned_epochs and trial.should_prune():
                                 answer = "prune"
                         except optuna.exceptions.UpdateFinishedTrialError:
                             # Reaped as stale (we were too slow to heartbeat) and retried
