@@ -118,11 +118,14 @@ def create_ablation(
     name: Optional[str] = typer.Option(None, "--name", help="Study name (default from the spec)."),
     spec: Path = typer.Option(Path("studies/ablation.yaml"), "--spec", help="Base study spec (YAML)."),
     replace: bool = typer.Option(False, "--replace", help="Delete an existing study of that name first."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Queue again every (variant, seed) whose trials all failed (after a fix)."
+    ),
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Create an ablation study: one queued trial per variant x seed.
 
-    Running it again adds no trial; `--replace` starts over.
+    Running it again adds no trial; `--retry-failed` re-queues failed pairs; `--replace` starts over.
 
     Example: `pepland-hpo create ablation --data builtin:amp --variants gcn,graphormer --seeds 0,1 --epochs 5`
     """
@@ -142,7 +145,7 @@ def create_ablation(
         name=name,
         split=split,
     )
-    result = create_study_from_spec(storage, study_spec, replace=replace)
+    result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
     console.print(
         f"study [bold]{result.study_name}[/]: {result.enqueued} trial(s) queued, "
         f"{result.already} already present"

@@ -64,7 +64,10 @@ def trial_pair(trial) -> tuple[str, int] | None:
     return None
 
 
-def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bool = False) -> CreateResult:
+def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bool = False,
+                           retry_failed: bool = False) -> CreateResult:
+    """Write the study and queue what is missing. ``retry_failed``: a (variant, seed) whose
+    trials all FAILED (say, a bug fixed since) is queued again; otherwise it counts as present."""
     import optuna
 
     dataset = validate_spec(spec)
@@ -119,7 +122,8 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     trials = study.get_trials(deepcopy=False)
     enqueued = 0
     if spec.kind == "ablation":
-        present = {p for p in (trial_pair(t) for t in trials) if p is not None}
+        counted = [t for t in trials if not (retry_failed and t.state == optuna.trial.TrialState.FAIL)]
+        present = {p for p in (trial_pair(t) for t in counted) if p is not None}
         already = 0
         for variant in spec.variants:
             for seed in spec.seeds:

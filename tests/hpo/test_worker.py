@@ -248,3 +248,16 @@ def test_launch_supervises_prefixed_workers(sqlite_url, cpp, hpo, capfd):
 
     with pytest.raises(UserInputError, match="PostgreSQL"):
         launch(sqlite_url, ["cpu"], per_gpu=5, study_name="ab")
+
+
+def test_retry_failed_requeues_only_failed_pairs(sqlite_url, cpp, hpo):
+    settings = {**hpo.TINY, "fault": "error@1"}
+    spec = _ablation(sqlite_url, cpp(24), [0, 1], settings)
+    run_worker(sqlite_url, "ab", gpu="cpu")
+    states = {t.params["seed"]: t.state for t in _study(sqlite_url, "ab").trials}
+    assert states == {0: TrialState.COMPLETE, 1: TrialState.FAIL}
+    assert create_study_from_spec(sqlite_url, spec).enqueued == 0  # plain create: the failure counts
+    again = create_study_from_spec(sqlite_url, spec, retry_failed=True)
+    assert again.enqueued == 1 and again.already == 1
+    waiting = _study(sqlite_url, "ab").get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs["seed"] for t in waiting] == [1]
