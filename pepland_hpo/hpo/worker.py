@@ -60,7 +60,7 @@ from typing import Any
 
 from pepland_hpo.errors import DataHashMismatch, UserInputError
 from pepland_hpo.hpo.queue import set_user_attrs
-from pepland_hpo.hpo.spec import StudySpec, fault_for_seed, faults_allowed, load_spec_data
+from pepland_hpo.hpo.spec import fault_for_seed, faults_allowed, load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
 from pepland_hpo.paths import artifacts_dir, logs_dir, storage_root
 from pepland_hpo.training.config import TrainConfig
@@ -352,16 +352,17 @@ def _worker_seed(name: str) -> int:
 
 
 def _preload_heavy_modules() -> None:
-    """Import what every trial needs once, in the parent, so forked children start warm.
+    """Import everything a trial runs once, in the parent, so forked children start warm.
 
-    Importing torch does not initialise CUDA.
+    It also pins the code: the trial's modules are in memory before the child
+    forks, so editing or upgrading the package under a running worker does not
+    hand a trial a mix of old and new modules (seen once as an ImportError
+    mid-study). Restart workers to pick up new code. Importing torch does not initialise CUDA.
     """
+    import pepland_hpo.models  # noqa: F401
+    import pepland_hpo.training.finetune  # noqa: F401
+    import pepland_hpo.training.pretrain  # noqa: F401  (augmentations, contrastive objectives)
     import pepland_hpo.training.run  # noqa: F401
-    try:
-        import pepland_hpo.models.variants  # noqa: F401
-        import pepland_hpo.models  # noqa: F401
-    except ImportError:  # pragma: no cover - optional while the model zoo lands
-        pass
 
 
 class Worker:

@@ -43,14 +43,6 @@ class TinyGCN(nn.Module):
         return self.head(self.norm(global_mean_pool(h, batch.batch)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny graphs gain nothing from intra-op threads; on a shared, loaded machine two
-    OpenMP threads spin-wait on each other and run these ops ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

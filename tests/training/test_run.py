@@ -17,14 +17,6 @@ from pepland_hpo.training.run import ExperimentConfig, run_experiment, split_set
 SMALL = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny graphs gain nothing from intra-op threads; on a loaded shared machine two
-    OpenMP threads spin-wait on each other (see test_loop.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
