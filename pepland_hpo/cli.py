@@ -428,7 +428,7 @@ def data_featurize(
 def quickstart(
     storage: Optional[str] = StorageOption,
 ) -> None:
-    """The demo: a small ablation on builtin:amp, one worker, then the status table (about 5 minutes on 2 cores)."""
+    """The demo: a small ablation on builtin:amp, one worker, then the status table (under 3 minutes on 2 cores)."""
     from pepland_hpo.hpo.quickstart import run_quickstart
 
     run_quickstart(storage, console)
