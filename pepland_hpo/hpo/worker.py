@@ -193,6 +193,9 @@ def _inject_fault(kind: str, device: str) -> None:
             torch.empty(1 << 45, dtype=torch.uint8, device=device)  # 32 TiB: torch.cuda.OutOfMemoryError
         bytearray(1 << 62)  # malloc fails at once: a real MemoryError, no swap storm
     elif kind == "segfault":
+        import faulthandler
+
+        faulthandler.disable()  # an injected crash needs no Python traceback dump in the logs
         ctypes.string_at(0)  # dereference NULL inside a native call
     elif kind == "error":
         raise RuntimeError("injected error")
