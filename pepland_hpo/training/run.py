@@ -334,12 +334,6 @@ def make_experiment_split(cfg: ExperimentConfig, dataset) -> SplitIndices:
     return split
 
 
-def _subset(dataset, indices: np.ndarray):
-    if hasattr(dataset, "subset"):
-        return dataset.subset(indices)
-    return torch.utils.data.Subset(dataset, indices.tolist())
-
-
 def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_config: ModelConfig,
                    train_cfg: TrainConfig, device: torch.device, progress: bool) -> dict[str, Any]:
     """Pretrain (or reuse) the encoder for a variant that needs it.
@@ -366,18 +360,10 @@ def _config_digest(cfg: ExperimentConfig, content_hash: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _count_parameters(model: torch.nn.Module) -> int:
-    try:
-        from pepland_hpo.models import count_parameters
-    except ImportError:  # pragma: no cover - models layer without the helper
-        return int(sum(p.numel() for p in model.parameters()))
-    return int(count_parameters(model))
-
-
 def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
                    progress: bool = False) -> ExperimentResult:
     """Run one experiment; see the module docstring. ``on_epoch`` exceptions propagate."""
-    from pepland_hpo.models import build_model
+    from pepland_hpo.models import build_model, count_parameters
     from pepland_hpo.models.variants import variant_model_config, variant_needs_pretraining
 
     started = time.perf_counter()
@@ -416,15 +402,15 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
     # change the fine-tuning head's initialisation
     seed_everything(cfg.seed, deterministic=device.type == "cpu")
     model = build_model(model_config)
-    param_count = _count_parameters(model)
+    param_count = count_parameters(model)
     if pretrained is not None:
         from pepland_hpo.training.finetune import load_pretrained_encoder
 
         load_pretrained_encoder(model, pretrained["state_dict"], train_cfg.freeze_layers)
         extra["frozen_parameters"] = int(sum(p.numel() for p in model.parameters() if not p.requires_grad))
 
-    train_ds = _subset(dataset, split.train)
-    valid_ds = _subset(dataset, split.valid)
+    train_ds = dataset.subset(split.train)
+    valid_ds = dataset.subset(split.valid)
     log.info("%s seed %d on %s: %d train / %d valid / %d test molecules, %d parameters",
              cfg.variant, cfg.seed, device, len(split.train), len(split.valid), len(split.test), param_count)
     if task == "classification" and metric in ("auroc", "auprc"):
@@ -437,7 +423,7 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
 
     test_metrics: dict[str, float] = {}
     if len(split.test):
-        test_metrics, _ = evaluate(model, _subset(dataset, split.test), task, device,
+        test_metrics, _ = evaluate(model, dataset.subset(split.test), task, device,
                                    batch_size=max(train_cfg.batch_size, 64),
                                    target_scaler=result.target_scaler, precision=train_cfg.precision)
 
