@@ -77,7 +77,7 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     spec_dict = spec.to_dict()
 
     url = resolve_url(storage_url)
-    storage = open_storage(url)
+    storage = open_storage(url, create=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     existing = {s.study_name: s for s in storage.get_all_studies()}
     if spec.name in existing and replace:

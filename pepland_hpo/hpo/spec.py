@@ -239,6 +239,10 @@ def check_structure(spec: StudySpec) -> None:
         raise UserInputError(f"{_where(src, 'seeds')}: expected a non-empty list of integers")
     if len(set(spec.seeds)) != len(spec.seeds):
         raise UserInputError(f"{_where(src, 'seeds')}: a seed is listed twice")
+    negative = [s for s in spec.seeds if s < 0 or s >= 2**32]
+    if negative:
+        # numpy's and torch's seeding take 0 .. 2**32-1; a negative seed fails inside every trial
+        raise UserInputError(f"{_where(src, 'seeds')}: seeds must be whole numbers from 0 to 2**32-1, got {negative[0]}")
     if spec.kind == "search" and len(spec.variants) != 1:
         raise UserInputError(f"{_where(src, 'variant')}: a search tunes exactly one variant")
     # sampler / pruner

@@ -41,26 +41,81 @@ SQLITE_BUSY_TIMEOUT_S = 60.0
 DEFAULT_HEARTBEAT_INTERVAL_S = 10
 DEFAULT_GRACE_PERIOD_S = 60
 
-_PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
 _QUERY_PW_RE = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&\s]*)", re.IGNORECASE)
+_URL_IN_TEXT_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"]+")
+
+
+def _netloc(url: str) -> str:
+    """The ``user:password@host:port`` part of a URL (empty when it has none)."""
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    return re.split(r"[/?]", rest, maxsplit=1)[0]
+
+
+def url_password(url: str | None) -> str | None:
+    """The password as written in the URL (percent-encoded as typed), or None.
+
+    Taken between the user's ``:`` and the *last* ``@`` of the host part, so a
+    password with a raw ``@`` is found whole (SQLAlchemy itself would split it).
+    """
+    netloc = _netloc(str(url or ""))
+    if "@" not in netloc:
+        return None
+    userinfo = netloc.rsplit("@", 1)[0]
+    return userinfo.split(":", 1)[1] if ":" in userinfo else None
 
 
 def mask_url(url: str | None) -> str:
-    """The URL with any password replaced by ``***`` (safe to print and log)."""
+    """The URL with any password replaced by ``***`` (safe to print and log).
+
+    SQLAlchemy's own rendering (``render_as_string(hide_password=True)``) when
+    the URL parses cleanly; a host part with more than one ``@`` (a raw ``@``
+    in the password, which SQLAlchemy would split and half-print) is masked up
+    to its last ``@``. A ``password=`` query parameter is masked too.
+    """
     if url is None:
         return ""
-    text = _PASSWORD_RE.sub(lambda m: f"{m['head']}***{m['tail']}", str(url))
+    text = str(url)
+    netloc = _netloc(text)
+    if "://" not in text:
+        pass
+    elif netloc.count("@") > 1:
+        userinfo, host = netloc.rsplit("@", 1) if "@" in netloc else ("", netloc)
+        user = userinfo.split(":", 1)[0]
+        masked_netloc = f"{user}:***@{host}" if ":" in userinfo else netloc
+        text = text.replace(netloc, masked_netloc, 1)
+    else:
+        from sqlalchemy.engine import make_url
+
+        try:
+            text = make_url(text).render_as_string(hide_password=True)
+        except Exception:  # not a URL SQLAlchemy knows: mask by hand
+            pw = url_password(text)
+            if pw:
+                text = text.replace(f":{pw}@", ":***@", 1)
     return _QUERY_PW_RE.sub(lambda m: f"{m['head']}***", text)
 
 
 def mask_text(text: str, url: str | None) -> str:
-    """Scrub a message (e.g. an exception text from a driver) of the URL's password."""
-    text = mask_url(text)
-    if url:
-        m = _PASSWORD_RE.search(url)
-        if m and m["pw"]:
-            text = text.replace(m["pw"], "***")
+    """Scrub a message (e.g. an exception text from a driver) of any URL's password."""
+    text = _URL_IN_TEXT_RE.sub(lambda m: mask_url(m.group(0)) if url_password(m.group(0)) else m.group(0), str(text))
+    text = _QUERY_PW_RE.sub(lambda m: f"{m['head']}***", text)
+    pw = url_password(url)
+    if pw:
+        from urllib.parse import unquote
+
+        for form in {pw, unquote(pw)}:
+            if form:
+                text = text.replace(form, "***")
     return text
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL whose password holds a raw ``@``: the driver would take part of it as the host."""
+    if _netloc(url).count("@") > 1:
+        raise UserInputError(
+            f"storage URL {mask_url(url)}: the password contains a raw '@'; percent-encode it as %40, "
+            "or better leave the password out of the URL and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD"
+        )
 
 
 def resolve_url(url: str | None) -> str:
@@ -146,6 +201,7 @@ def _install_sqlite_events(engine: Any) -> None:
 def open_storage(
     url: str | None = None,
     *,
+    create: bool = False,
     heartbeat: bool = True,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
@@ -155,16 +211,27 @@ def open_storage(
     Heartbeats are on (interval/grace from :func:`heartbeat_settings`), but
     stale trials are reaped and retried by :mod:`pepland_hpo.hpo.queue`, not by
     Optuna's callback (see there why).
+
+    Only ``create=True`` (``pepland-hpo create``) may bring a SQLite file into
+    being: every other command reads or works on a study that must already
+    exist, and a mistyped path or a deleted file is an error, not a fresh empty
+    database.
     """
     import optuna
 
     url = resolve_url(url)
+    check_url(url)
     interval, grace = heartbeat_settings()
     interval = heartbeat_interval or interval
     grace = grace_period or grace
     engine_kwargs: dict[str, Any] = {}
     if is_sqlite(url):
         path = _sqlite_path(url)
+        if path is not None and not create and not path.is_file():
+            raise UserInputError(
+                f"no study storage at {path} (SQLite file not found); create a study first with "
+                "`pepland-hpo create ablation|search`, or point --storage / PEPLAND_HPO_STORAGE at the right one"
+            )
         if path is not None:
             try:
                 _prepare_sqlite_file(path)
@@ -211,8 +278,10 @@ __all__ = [
     "SQLITE_MAX_WORKERS",
     "heartbeat_settings",
     "is_sqlite",
+    "check_url",
     "mask_text",
     "mask_url",
     "open_storage",
+    "url_password",
     "resolve_url",
 ]
