@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One pepland-hpo worker per allocated GPU, all on one PostgreSQL-backed study.
 #
-#   export PEPLAND_HPO_STORAGE='postgresql+psycopg://USER:PASSWORD@dbhost:5432/pepland'
+#   export PEPLAND_HPO_STORAGE='postgresql+psycopg://USER@dbhost:5432/pepland'   # no password in the URL
+#   # the password: a line `dbhost:5432:pepland:USER:PASSWORD` in ~/.pgpass (chmod 600) or PGPASSFILE
 #   sbatch --array=0-7 --gpus-per-task=1 scripts/slurm_workers.sh STUDY_NAME
 #
 # Each array task (or each task of a multi-GPU allocation) starts one worker per
