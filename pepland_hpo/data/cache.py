@@ -1,4 +1,4 @@
-"""On-disk cache of featurised datasets: one file of flat tensors per (data, featuriser, columns).
+"""On-disk cache of featurised molecules: one file of flat tensors per (file, molecule column, featuriser).
 
 Layout: every per-molecule field is concatenated over the dataset with
 pointer arrays (``node_ptr``, ``edge_ptr``, ``spd_ptr``, ``pair_ptr``) marking
@@ -26,11 +26,15 @@ import torch
 
 from pepland_hpo import paths
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"  # 2: molecules only, labels are attached on load
 
 
 def cache_key(content_hash: str, **choices) -> str:
-    """sha256 over the data hash, the featuriser version and the column/task choices."""
+    """sha256 over the data hash, the featuriser version and what picks the molecules.
+
+    ``choices`` name the molecules (column, layout, atom limit), never the
+    labels or the task: one file's cache serves every target.
+    """
     from pepland_hpo.data.featurize import FEATURIZER_VERSION, PAIR_HOPS
 
     payload = {

@@ -1,7 +1,8 @@
 """Cached, featurised datasets: ``load_dataset(source) -> PeptideDataset``.
 
-A dataset is featurised once per (file content, featuriser version, column
-choice) and shared through the cache by every worker and trial. Molecules are
+A file's molecules are featurised once per (file content, molecule column,
+featuriser version) and shared through the cache by every worker, trial and
+target; labels are attached on load. Molecules are
 kept as flat tensors; ``ds[i]`` slices them into a :class:`PeptideGraph` on
 demand, which is cheap, so nothing is materialised up front.
 """
@@ -20,7 +21,7 @@ from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.data import cache
 from pepland_hpo.data.featurize import ATOM_DIM, mol_arrays
 from pepland_hpo.data.graph import PeptideGraph
-from pepland_hpo.data.readers import InvalidRow, content_hash, read_table
+from pepland_hpo.data.readers import InvalidRow, no_valid_row, read_labels, read_layout, read_molecules
 from pepland_hpo.errors import UserInputError
 
 
@@ -78,6 +79,31 @@ class PeptideDataset(Dataset):
     @property
     def smiles_col(self) -> str:
         return self._meta["smiles_col"]
+
+    @property
+    def task_reason(self) -> str:
+        """Why the task is what it is (e.g. "labels are 0/1: classification")."""
+        return self._meta.get("task_reason", "")
+
+    @property
+    def label_map(self) -> dict[str, float]:
+        """File label -> stored label, when labels were mapped (-1/+1 -> 0/1)."""
+        return dict(self._meta.get("label_map") or {})
+
+    @property
+    def class_names(self) -> dict[str, str]:
+        """Stored label -> class name, when the file names its classes."""
+        return dict(self._meta.get("class_names") or {})
+
+    @property
+    def notes(self) -> list[str]:
+        """How the file was read: delimiter, header or not, skipped count line."""
+        return list(self._meta.get("notes") or [])
+
+    @property
+    def n_rows(self) -> int:
+        """Data rows in the file, valid or not."""
+        return int(self._meta.get("n_rows", len(self._meta["rows"])))
 
     @property
     def invalid(self) -> list[InvalidRow]:
@@ -138,11 +164,38 @@ def _featurize_all(mols, progress: bool) -> list[dict[str, np.ndarray]]:
     return [mol_arrays(m) for m in track(mols, description="featurising", total=len(mols))]
 
 
+def _molecule_store(layout, progress: bool) -> tuple[dict, "Path"]:
+    """The cached featurised molecules of a layout (built and saved on a miss); no labels in it."""
+    from pepland_hpo.data.limits import max_heavy_atoms
+
+    key = cache.cache_key(layout.digest, molecules=layout.molecule_key(), max_atoms=max_heavy_atoms())
+    path = cache.cache_path(layout.digest, key)
+    store = cache.load(path)
+    if store is None:
+        mols = read_molecules(layout, progress=progress)
+        if not mols.smiles:
+            raise no_valid_row(layout, mols.invalid)
+        meta = {
+            "smiles": mols.smiles, "rows": mols.rows, "content_hash": layout.digest,
+            "smiles_col": layout.mol_column, "kind": layout.kind,
+            "invalid": [[r.row, r.text, r.reason] for r in mols.invalid],
+        }
+        no_labels = np.zeros((len(mols.smiles), 0), dtype=np.float32)
+        store = cache.pack(_featurize_all(mols.mols, progress), no_labels, meta)
+        atomic_torch_save(store, path)
+    return store, path
+
+
 def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool = False) -> PeptideDataset:
     """Featurised dataset of a file or ``builtin:...``, from the cache when possible.
 
-    The cache file is keyed by the file's sha256, the featuriser version and
-    the ``target``/``task``/``smiles_col`` choices, under ``paths.cache_dir()``.
+    The cache holds the molecules only, keyed by the file's sha256, the
+    molecule column (as resolved, not as typed), the featuriser version and the
+    atom limit, under ``paths.cache_dir()``: ``data featurize``, ``create``,
+    every worker and every target of one file share one entry. The labels of
+    ``target`` are read from the file on each load (cheap: no RDKit) and
+    attached; a molecule whose label is missing or bad is left out of the
+    returned view and listed in ``ds.invalid``.
 
     Example::
 
@@ -150,23 +203,25 @@ def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool
         >>> len(ds), ds.task, ds[0].x.shape[1]
         (412, 'classification', 38)
     """
-    digest = content_hash(source)
-    targets = target if target is None or isinstance(target, str) else ",".join(target)
-    key = cache.cache_key(digest, target=targets, task=task, smiles_col=smiles_col)
-    path = cache.cache_path(digest, key)
-    store = cache.load(path)
-    if store is None:
-        table, mols = read_table(source, target=target, task=task, smiles_col=smiles_col)
-        if table.content_hash != digest:  # the file changed between hashing and reading
-            raise UserInputError(f"{source}: file changed while it was being read; try again")
-        meta = {
-            "smiles": table.smiles, "rows": table.rows, "target_names": table.target_names,
-            "task": table.task, "content_hash": table.content_hash, "source": table.source,
-            "smiles_col": table.smiles_col, "kind": table.kind,
-            "invalid": [[r.row, r.text, r.reason] for r in table.invalid],
-        }
-        store = cache.pack(_featurize_all(mols, progress), table.targets, meta)
-        atomic_torch_save(store, path)
-    ds = PeptideDataset(store, path=path)
-    ds._meta["source"] = str(source)  # the cache may have been built from a copy elsewhere
-    return ds
+    layout = read_layout(source, smiles_col=smiles_col)
+    store, path = _molecule_store(layout, progress)
+    meta = json.loads(store["meta"]) if isinstance(store["meta"], str) else dict(store["meta"])
+    if meta.get("content_hash") != layout.digest:  # the file changed between two reads
+        raise UserInputError(f"{source}: file changed while it was being read; try again")
+    labels = read_labels(layout, meta["rows"], target=target, task=task)
+    keep = np.flatnonzero(labels.keep)
+    mol_invalid = [InvalidRow(*r) for r in meta["invalid"]]
+    if keep.size == 0:
+        raise no_valid_row(layout, sorted(mol_invalid + labels.invalid, key=lambda r: r.row))
+    meta.update(
+        target_names=labels.names, task=labels.task, task_reason=labels.task_reason,
+        label_map=labels.label_map, class_names=labels.class_names, notes=list(layout.notes),
+        source=str(source), n_rows=len(layout.records),
+        invalid=[[r.row, r.text, r.reason] for r in sorted(mol_invalid + labels.invalid, key=lambda r: r.row)],
+    )
+    # a shallow copy: the molecule tensors stay shared (memory-mapped), labels and metadata are this load's
+    view = {k: v for k, v in store.items() if k not in ("y", "meta")}
+    view["y"] = torch.from_numpy(np.ascontiguousarray(labels.values, dtype=np.float32))
+    view["meta"] = meta
+    indices = None if keep.size == len(meta["rows"]) else keep
+    return PeptideDataset(view, indices=indices, path=path)

@@ -1,14 +1,18 @@
-"""File → rows → RDKit molecules: the one place that knows input formats.
+"""File → rows → RDKit molecules and labels: the one place that knows input formats.
 
-Accepted inputs (DESIGN.md §3):
+Accepted inputs (DESIGN.md §3; layouts in :mod:`.formats`):
 
-* CSV/TSV with a header and a SMILES column (``smiles``, ``SMILES``, ``*_SMILES``,
-  case-insensitive) or a sequence column (``sequence``, ``seq``, ``seq2``, ...),
-  plus any number of numeric target columns;
-* headerless ``sequence,label`` files (PepLand's ``c-CPP.txt``) and one
-  sequence (or SMILES) per line: a file is headerless when its first field is a
-  molecule and its second, if any, a number;
+* CSV, TSV or ``;``-separated text with a header and a SMILES column
+  (``smiles``, ``SMILES``, ``*_SMILES``, case-insensitive) or a sequence
+  column (``sequence``, ``seq``, ``seq2``, ...), plus numeric target columns;
+* headerless ``sequence,label`` files (PepLand's ``c-CPP.txt``, modlamp's
+  files after their count line) and one sequence (or SMILES) per line;
+* FASTA, the label in the header (``>p1|1`` or ``>p1 label=1``);
 * ``builtin:amp`` / ``builtin:amp-uniprot`` (see :mod:`.builtin`).
+
+Molecules and labels are read separately (:func:`read_molecules`,
+:func:`read_labels`): the featurised molecules are cached by the molecules
+alone, and the labels of whichever target is asked for are attached after.
 
 Row numbers are 1-based *line numbers of the file* (the header is line 1), so
 a user can jump straight to a reported row in an editor.
@@ -16,10 +20,7 @@ a user can jump straight to a reported row in an editor.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +28,20 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem
 
-from pepland_hpo.data import builtin
 from pepland_hpo.data.featurize import quiet_rdkit
+from pepland_hpo.data.formats import (  # noqa: F401  (re-exported: the readers' public names)
+    SEQUENCE_COLUMNS,
+    Layout,
+    file_bytes,
+    find_column,
+    is_number,
+    looks_like_sequence,
+    read_layout,
+)
+from pepland_hpo.data.limits import too_large
 from pepland_hpo.errors import UserInputError
 
 TASKS = ("classification", "regression")
-SEQUENCE_COLUMNS = ("sequence", "sequences", "seq", "seq2", "peptide", "peptide_sequence", "aa_seq")
-# Header words that are never data, even though e.g. "SMILES" spells a valid peptide.
-_HEADER_WORDS = frozenset(("smiles", "label", "labels", "target", "y", "name", "id") + SEQUENCE_COLUMNS)
-_SEQUENCE_RE = re.compile(r"^[ACDEFGHIKLMNPQRSTVWY]+$")
 _MAX_TEXT = 200  # longest row text kept in an InvalidRow
 
 
@@ -44,6 +50,20 @@ class InvalidRow:
     row: int  # 1-based line number in the file
     text: str
     reason: str
+
+
+@dataclass
+class Labels:
+    """The targets of the valid molecules, and what was inferred about them."""
+
+    values: np.ndarray  # float32 [n_molecules, T]; NaN where a row's label is missing or bad
+    keep: np.ndarray  # bool [n_molecules]: every target present and usable
+    names: list[str]
+    invalid: list[InvalidRow]
+    task: str | None
+    task_reason: str = ""
+    label_map: dict[str, float] = field(default_factory=dict)  # file value -> stored value, when relabelled
+    class_names: dict[str, str] = field(default_factory=dict)  # stored value -> name, when the file says
 
 
 @dataclass
@@ -63,25 +83,13 @@ class MoleculeTable:
     columns: list[str] = field(default_factory=list)
     num_atoms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     n_rows: int = 0  # data rows read, valid or not
+    notes: list[str] = field(default_factory=list)  # how the file was read (delimiter, header, ...)
+    task_reason: str = ""
+    label_map: dict[str, float] = field(default_factory=dict)
+    class_names: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.smiles)
-
-
-# ------------------------------------------------------------------ source
-
-
-def file_bytes(source: str | Path) -> tuple[bytes, str, "builtin.Builtin | None"]:
-    """Raw bytes, a display name, and the builtin spec (if any) of a source."""
-    if builtin.is_builtin(source):
-        spec = builtin.builtin_spec(str(source))
-        return builtin.builtin_path(spec).read_bytes(), str(source), spec
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise UserInputError(f"data file not found: {path}")
-    if not path.is_file():
-        raise UserInputError(f"data source is not a file: {path}")
-    return path.read_bytes(), str(path), None
 
 
 def content_hash(source: str | Path) -> str:
@@ -89,31 +97,24 @@ def content_hash(source: str | Path) -> str:
     return hashlib.sha256(file_bytes(source)[0]).hexdigest()
 
 
-# ------------------------------------------------------------------ parsing helpers
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def looks_like_sequence(text: str) -> bool:
-    return bool(_SEQUENCE_RE.match(text))
-
-
-def _parses_as_smiles(text: str) -> bool:
-    if not text or text.lower() in _HEADER_WORDS:
-        return False
-    with quiet_rdkit():
-        return Chem.MolFromSmiles(text, sanitize=False) is not None
+# ------------------------------------------------------------------ one molecule
 
 
 def mol_from_text(text: str, kind: str) -> tuple[Chem.Mol | None, str]:
-    """Parse one field; returns ``(mol, "")`` or ``(None, reason)``."""
+    """Parse one field; returns ``(mol, "")`` or ``(None, reason)``.
+
+    Size and whitespace are checked on the text first, so RDKit never sees a
+    field that would take it minutes (or crash it).
+    """
     if not text:
         return None, f"empty {kind}"
+    space = re.search(r"\s", text)
+    if space:
+        return None, (f"{kind} contains a space at position {space.start() + 1}; "
+                      "it would become disconnected pieces (remove the space or split the row)")
+    why = too_large(text, kind)
+    if why:
+        return None, why
     with quiet_rdkit():
         if kind == "sequence":
             mol = Chem.MolFromSequence(text)
@@ -142,78 +143,63 @@ def _smiles_error(text: str) -> str:
     return "invalid SMILES"
 
 
-def _records(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    """(line number, stripped fields) of each non-blank record."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    out = []
-    start = 1
-    for fields in reader:
-        if any(f.strip() for f in fields):
-            out.append((start, [f.strip() for f in fields]))
-        start = reader.line_num + 1
+# ------------------------------------------------------------------ molecules
+
+
+@dataclass
+class Molecules:
+    """The valid molecules of a layout, in file order, and the rows that were not."""
+
+    smiles: list[str]
+    rows: list[int]
+    mols: list[Chem.Mol]
+    num_atoms: list[int]
+    invalid: list[InvalidRow]
+
+
+def _row_text(fields: list[str], text_field: str) -> str:
+    # the molecule field is what a user recognises; the whole row when that is empty
+    return (text_field or ",".join(fields))[:_MAX_TEXT]
+
+
+def read_molecules(layout: Layout, progress: bool = False) -> Molecules:
+    """Parse every record's molecule (rows with extra fields, too large or unparsable are listed)."""
+    out = Molecules([], [], [], [], [])
+    width = len(layout.columns)
+    records = layout.records
+    if progress and len(records) > 1000:
+        from rich.progress import track
+
+        records = track(records, description="parsing", total=len(records))
+    for line, fields in records:
+        text_field = fields[layout.mol_idx] if layout.mol_idx < len(fields) else ""
+        raw = _row_text(fields, text_field)
+        if layout.fmt == "csv" and len(fields) > width:
+            extra = ", ".join(repr(f) for f in fields[width:][:3])
+            out.invalid.append(InvalidRow(line, raw, f"row has {len(fields)} fields, "
+                                          f"{'the header has' if layout.header else 'other rows have'} "
+                                          f"{width} (extra: {extra}); check the delimiter and quoting"))
+            continue
+        mol, why = mol_from_text(text_field, layout.kind)
+        if mol is None:
+            out.invalid.append(InvalidRow(line, raw, why))
+            continue
+        out.smiles.append(Chem.MolToSmiles(mol))
+        out.rows.append(line)
+        out.mols.append(mol)
+        out.num_atoms.append(mol.GetNumAtoms())
     return out
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _is_headerless(first: list[str]) -> str | None:
-    """The molecule kind if the first record is data, else None (it is a header)."""
-    head = first[0]
-    if head.lower() in _HEADER_WORDS:
-        return None
-    if len(first) > 1 and not _is_number(first[1]):
-        return None
-    if looks_like_sequence(head):
-        return "sequence"
-    if _parses_as_smiles(head):
-        return "smiles"
-    return None
-
-
-def _find_column(name: str, columns: list[str], path: str, what: str) -> int:
-    if name in columns:
-        return columns.index(name)
-    lowered = [c.lower() for c in columns]
-    if name.lower() in lowered:
-        return lowered.index(name.lower())
-    raise UserInputError(f"{path}: no {what} column {name!r}; columns found: {', '.join(columns)}")
-
-
-def _filled(records, col: int) -> int:
-    return sum(1 for _, f in records if col < len(f) and f[col])
-
-
-def _pick_molecule_column(columns, records, path, smiles_col) -> tuple[int, str]:
-    """Index and kind ("smiles" | "sequence") of the molecule column."""
-    lowered = [c.lower() for c in columns]
-    if smiles_col:
-        idx = _find_column(smiles_col, columns, path, "SMILES/sequence")
-        name = lowered[idx]
-        if name.endswith("smiles"):
-            return idx, "smiles"
-        if name in SEQUENCE_COLUMNS:
-            return idx, "sequence"
-        sample = [f[idx] for _, f in records[:50] if idx < len(f) and f[idx]]
-        return idx, "sequence" if sample and all(map(looks_like_sequence, sample)) else "smiles"
-    smiles_like = [i for i, c in enumerate(lowered) if c == "smiles" or c.endswith("_smiles")]
-    if smiles_like:
-        if "smiles" in lowered:
-            return lowered.index("smiles"), "smiles"
-        # several (nc-binding.csv: ligand_SMILES, REACT_SMILES, Merge_SMILES): the fullest
-        # wins; on a tie the later one, since merged/cleaned columns tend to be appended
-        return max(smiles_like, key=lambda i: (_filled(records, i), i)), "smiles"
-    for name in SEQUENCE_COLUMNS:
-        if name in lowered:
-            return lowered.index(name), "sequence"
-    raise UserInputError(
-        f"{path}: no SMILES or sequence column (expected 'smiles', '*_SMILES', 'sequence' or 'seq'); "
-        f"columns found: {', '.join(columns)}; pick one with smiles_col / --smiles-col"
+def no_valid_row(layout: Layout, invalid: list[InvalidRow]) -> UserInputError:
+    reasons = "; ".join(f"line {r.row}: {r.reason}" for r in invalid[:3])
+    return UserInputError(
+        f"{layout.path}: no valid row among {len(layout.records)} (column {layout.mol_column!r}; {reasons}); "
+        f"columns found: {', '.join(layout.columns)}"
     )
+
+
+# ------------------------------------------------------------------ labels
 
 
 def _target_names(target) -> list[str]:
@@ -227,7 +213,7 @@ def _check_numeric(records, col: int, name: str, path: str, columns) -> None:
     values = [(line, f[col]) for line, f in records if col < len(f) and f[col]]
     if not values:
         raise UserInputError(f"{path}: target column {name!r} is empty; columns found: {', '.join(columns)}")
-    if not any(_is_number(v) for _, v in values):
+    if not any(is_number(v) for _, v in values):
         line, v = values[0]
         raise UserInputError(
             f"{path}: target column {name!r} is not numeric (line {line}: {v!r}); "
@@ -235,26 +221,97 @@ def _check_numeric(records, col: int, name: str, path: str, columns) -> None:
         )
 
 
-def _infer_task(targets: np.ndarray, names: list[str], task: str | None, path: str) -> str | None:
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+# Integer labels with this many distinct values or fewer look like classes, not measurements.
+_MAX_CLASS_LIKE = 10
+
+
+def infer_task(values: np.ndarray, names: list[str], task: str | None, path: str,
+               hint: str = "--task") -> tuple[str | None, str, dict[str, float]]:
+    """``(task, why, label map)`` for the kept labels ``values`` [n, T].
+
+    {0, 1} is classification; {-1, +1} is classification with -1 → 0, +1 → 1;
+    3 to 10 integer classes are refused without a task (the models are binary:
+    one sigmoid output per target); anything else is regression.
+    """
     if task is not None and task not in TASKS:
         raise UserInputError(f"unknown task {task!r}; use one of: {', '.join(TASKS)}")
-    if targets.shape[1] == 0:
+    if values.shape[1] == 0:
         if task is not None:
             raise UserInputError(f"{path}: task {task!r} needs a target column (--target)")
-        return None
-    binary = [set(np.unique(targets[:, k]).tolist()) <= {0.0, 1.0} for k in range(targets.shape[1])]
-    if task == "classification":
-        for k, ok in enumerate(binary):
-            if not ok:
-                found = np.unique(targets[:, k])[:6].tolist()
-                raise UserInputError(
-                    f"{path}: classification needs 0/1 labels; target {names[k]!r} has values {found}"
-                )
-        return task
+        return None, "", {}
     if task == "regression":
-        return task
-    two = all(ok and len(np.unique(targets[:, k])) == 2 for k, ok in enumerate(binary))
-    return "classification" if two else "regression"
+        return task, "regression as asked", {}
+    uniq = [np.unique(values[:, k]) for k in range(values.shape[1])]
+    sets = [set(u.tolist()) for u in uniq]
+    if all(s <= {0.0, 1.0} for s in sets) and (task or all(len(s) == 2 for s in sets)):
+        return "classification", ("classification as asked" if task else "labels are 0/1: classification"), {}
+    if all(s == {-1.0, 1.0} for s in sets):
+        return ("classification", "labels are -1/+1: binary classification, stored as -1 → 0, +1 → 1",
+                {"-1": 0.0, "1": 1.0})
+    if task == "classification":
+        k = next(k for k, s in enumerate(sets) if not s <= {0.0, 1.0})
+        found = ", ".join(_fmt(v) for v in uniq[k][:6])
+        raise UserInputError(
+            f"{path}: classification needs two classes labelled 0/1 (or -1/+1); target {names[k]!r} "
+            f"has values {found}{', ...' if len(uniq[k]) > 6 else ''} (multi-class is not supported: the models "
+            "have one sigmoid output per target; binarise the labels or use --task regression)"
+        )
+    for k, u in enumerate(uniq):
+        integral = bool(np.all(np.equal(np.mod(u, 1), 0)))
+        if integral and 3 <= len(u) <= _MAX_CLASS_LIKE:
+            found = ", ".join(_fmt(v) for v in u)
+            raise UserInputError(
+                f"{path}: target {names[k]!r} has {len(u)} integer values ({found}): classes or a measurement? "
+                f"Multi-class classification is not supported; say {hint} regression to treat them as numbers, "
+                "or binarise them to 0/1"
+            )
+    distinct = ", ".join(f"{n!r}: {len(u)} distinct values" for n, u in zip(names, uniq))
+    if all(len(u) == 1 for u in uniq):
+        return "regression", f"every label is the same ({distinct}): regression", {}
+    return "regression", f"labels are not two classes ({distinct}): regression", {}
+
+
+def read_labels(layout: Layout, rows: list[int], target=None, task=None) -> Labels:
+    """The labels of the molecules on lines ``rows``; rows with a missing or bad label are listed."""
+    path, columns = layout.path, layout.columns
+    names = _target_names(target if target is not None else layout.default_target)
+    tcols = [find_column(n, columns, path, "target") for n in names]
+    names = [columns[c] for c in tcols]
+    for c, n in zip(tcols, names):
+        if c == layout.mol_idx:
+            raise UserInputError(f"{path}: column {n!r} holds the molecules; it cannot also be a target")
+        _check_numeric(layout.records, c, n, path, columns)
+    by_line = dict(layout.records)
+    values = np.full((len(rows), len(names)), np.nan, dtype=np.float32)
+    keep = np.ones(len(rows), dtype=bool)
+    invalid = []
+    for i, line in enumerate(rows):
+        fields = by_line[line]
+        for k, (c, n) in enumerate(zip(tcols, names)):
+            v = fields[c] if c < len(fields) else ""
+            if not v or v.lower() in ("nan", "na", "n/a", "none", "null", "?"):
+                why = f"missing target {n!r}" + (f" ({v!r})" if v else "")
+            elif not is_number(v):
+                why = f"target {n!r} is not a number: {v!r}"
+            else:
+                values[i, k] = float(v)
+                continue
+            keep[i] = False
+            mol_text = fields[layout.mol_idx] if layout.mol_idx < len(fields) else ""
+            invalid.append(InvalidRow(line, _row_text(fields, mol_text), why))
+            break
+    inferred, why, mapping = infer_task(values[keep], names, task, path)
+    if mapping:
+        for old, new in mapping.items():
+            values[values == float(old)] = new
+    class_names = {}
+    if inferred == "classification" and layout.class_names and len(layout.class_names) == 2 and not mapping:
+        class_names = {"0": layout.class_names[0], "1": layout.class_names[1]}
+    return Labels(values, keep, names, invalid, inferred, why, mapping, class_names)
 
 
 # ------------------------------------------------------------------ the reader
@@ -262,94 +319,34 @@ def _infer_task(targets: np.ndarray, names: list[str], task: str | None, path: s
 
 def read_table(source, target=None, task=None, smiles_col=None) -> tuple[MoleculeTable, list[Chem.Mol]]:
     """:func:`load_table` plus the parsed molecules (so featurising need not parse again)."""
-    data, path, spec = file_bytes(source)
-    digest = hashlib.sha256(data).hexdigest()
-    text = _decode(data)
-    if not text.strip():
-        raise UserInputError(f"{path}: file is empty")
-    if spec is not None:
-        lines = text.splitlines(keepends=True)
-        text = "".join(lines[spec.skip_lines:])
-    delimiter = "\t" if (path.endswith(".tsv") or ("\t" in text.split("\n", 1)[0] and "," not in text.split("\n", 1)[0])) else ","
-    records = _records(text, delimiter)
-    if spec is not None:  # line numbers of the original file
-        records = [(line + spec.skip_lines, f) for line, f in records]
-    if not records:
-        raise UserInputError(f"{path}: file has no rows")
-
-    kind_headerless = _is_headerless(records[0][1]) if spec is None else "sequence"
-    if kind_headerless:
-        width = max(len(f) for _, f in records)
-        columns = ["sequence" if kind_headerless == "sequence" else "smiles", "label"][:width]
-        columns += [f"col{k + 1}" for k in range(len(columns), width)]
-        mol_idx, kind = 0, kind_headerless
-        if target is None and width >= 2:
-            target = spec.default_target if spec else "label"
-    else:
-        columns, records = records[0][1], records[1:]
-        if not records:
-            raise UserInputError(f"{path}: file has a header but no rows; columns found: {', '.join(columns)}")
-        mol_idx, kind = _pick_molecule_column(columns, records, path, smiles_col)
-
-    names = _target_names(target)
-    tcols = [_find_column(n, columns, path, "target") for n in names]
-    names = [columns[c] for c in tcols]
-    for c, n in zip(tcols, names):
-        if c == mol_idx:
-            raise UserInputError(f"{path}: column {n!r} holds the molecules; it cannot also be a target")
-        _check_numeric(records, c, n, path, columns)
-
-    smiles, rows, targets, invalid, mols, atoms = [], [], [], [], [], []
-    for line, fields in records:
-        text_field = fields[mol_idx] if mol_idx < len(fields) else ""
-        # the molecule field is what a user recognises; the whole row when that is empty
-        raw = (text_field or ",".join(fields))[:_MAX_TEXT]
-        values, why = [], ""
-        for c, n in zip(tcols, names):
-            v = fields[c] if c < len(fields) else ""
-            if not v:
-                why = f"missing target {n!r}"
-                break
-            if not _is_number(v):
-                why = f"target {n!r} is not a number: {v!r}"
-                break
-            values.append(float(v))
-        if why:
-            invalid.append(InvalidRow(line, raw, why))
-            continue
-        mol, why = mol_from_text(text_field, kind)
-        if mol is None:
-            invalid.append(InvalidRow(line, raw, why))
-            continue
-        smiles.append(Chem.MolToSmiles(mol))
-        rows.append(line)
-        targets.append(values)
-        mols.append(mol)
-        atoms.append(mol.GetNumAtoms())
-
-    if not smiles:
-        reasons = "; ".join(f"line {r.row}: {r.reason}" for r in invalid[:3])
-        raise UserInputError(
-            f"{path}: no valid row among {len(records)} (column {columns[mol_idx]!r}; {reasons}); "
-            f"columns found: {', '.join(columns)}"
-        )
-    y = np.asarray(targets, dtype=np.float32).reshape(len(smiles), len(names))
+    layout = read_layout(source, smiles_col=smiles_col)
+    mols = read_molecules(layout)
+    if not mols.smiles:
+        raise no_valid_row(layout, mols.invalid)
+    labels = read_labels(layout, mols.rows, target=target, task=task)
+    keep = np.flatnonzero(labels.keep)
+    if keep.size == 0:
+        raise no_valid_row(layout, sorted(mols.invalid + labels.invalid, key=lambda r: r.row))
     table = MoleculeTable(
-        smiles=smiles, targets=y, target_names=names, rows=rows, invalid=invalid,
-        content_hash=digest, source=str(source), task=_infer_task(y, names, task, path),
-        smiles_col=columns[mol_idx], kind=kind, columns=list(columns),
-        num_atoms=np.asarray(atoms, dtype=np.int64), n_rows=len(records),
+        smiles=[mols.smiles[i] for i in keep], targets=labels.values[keep], target_names=labels.names,
+        rows=[mols.rows[i] for i in keep], invalid=sorted(mols.invalid + labels.invalid, key=lambda r: r.row),
+        content_hash=layout.digest, source=str(source), task=labels.task,
+        smiles_col=layout.mol_column, kind=layout.kind, columns=list(layout.columns),
+        num_atoms=np.asarray([mols.num_atoms[i] for i in keep], dtype=np.int64), n_rows=len(layout.records),
+        notes=list(layout.notes), task_reason=labels.task_reason, label_map=labels.label_map,
+        class_names=labels.class_names,
     )
-    return table, mols
+    return table, [mols.mols[i] for i in keep]
 
 
 def load_table(source, target=None, task=None, smiles_col=None) -> MoleculeTable:
     """Read a data file (or ``builtin:...``) into valid canonical SMILES plus targets.
 
-    ``target`` is a column name or a comma list of names (multi-target); for
-    headerless ``sequence,label`` files and the builtins it defaults to
-    ``label``. ``task`` is inferred when not given: every target 0/1 with both
-    values present → classification, else regression.
+    ``target`` is a column name or a comma list of names (multi-target); when
+    not given it is the file's only label-named column (``label``, ``target``,
+    ``y``, ``class``; headerless ``sequence,label`` files, FASTA with labels and
+    the builtins: ``label``). ``task`` is inferred when not given (see
+    :func:`infer_task`; ``table.task_reason`` says why).
 
     Example::
 

@@ -31,9 +31,10 @@ def test_cache_hit_does_not_featurise(cpp_slice, private_cache, count_featurize)
     assert count_featurize["molecules"] == 40  # nothing featurised the second time
     assert again.smiles == ds.smiles and again.task == "classification"
     assert torch.equal(again[7].x, ds[7].x) and torch.equal(again[7].pair_path, ds[7].pair_path)
-    # another target choice is another cache entry
-    load_dataset(cpp_slice, task="regression")
-    assert count_featurize["molecules"] == 80 and len(list(private_cache.iterdir())) == 2
+    # another task, or the column named as typed: the same molecules, the same cache entry
+    reg = load_dataset(cpp_slice, task="regression", smiles_col="SEQUENCE")
+    assert reg.task == "regression" and reg.task_reason == "regression as asked"
+    assert count_featurize["molecules"] == 40 and len(list(private_cache.iterdir())) == 1
 
 
 def test_cached_graph_equals_fresh_featurisation(pretrained_slice, private_cache):
