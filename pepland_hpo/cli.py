@@ -96,6 +96,12 @@ def parse_seeds(text: Optional[str]) -> Optional[list[int]]:
 # --------------------------------------------------------------------------- create
 
 
+def _print_data_lines(lines: list[str]) -> None:
+    """What create read and inferred (task and why, labels, split, skipped rows), before the result."""
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 @create_app.command("ablation")
 @user_errors_exit_2
 def create_ablation(
@@ -146,6 +152,7 @@ def create_ablation(
         split=split,
     )
     result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
+    _print_data_lines(result.data_lines)
     console.print(
         f"study [bold]{result.study_name}[/]: {result.enqueued} trial(s) queued, "
         f"{result.already} already present"
@@ -195,6 +202,7 @@ def create_search(
         split=split,
     )
     result = create_study_from_spec(storage, study_spec, replace=replace)
+    _print_data_lines(result.data_lines)
     console.print(f"study [bold]{result.study_name}[/]: search with a budget of {study_spec.n_trials} trials")
     console.print(f"next: [cyan]pepland-hpo worker --study {result.study_name}[/]")
 

@@ -231,6 +231,20 @@ _MAX_CLASS_LIKE = 10
 
 def infer_task(values: np.ndarray, names: list[str], task: str | None, path: str,
                hint: str = "--task") -> tuple[str | None, str, dict[str, float]]:
+    """``(task, why, label map)``; when ``task`` is given and inference agrees, the inference's reason."""
+    found = _infer_task(values, names, task, path, hint)
+    if task is not None and values.shape[1]:
+        try:
+            guess = _infer_task(values, names, None, path, hint)
+        except UserInputError:
+            guess = (None, "", {})
+        if guess[0] == found[0] and guess[2] == found[2]:
+            return guess
+    return found
+
+
+def _infer_task(values: np.ndarray, names: list[str], task: str | None, path: str,
+                hint: str = "--task") -> tuple[str | None, str, dict[str, float]]:
     """``(task, why, label map)`` for the kept labels ``values`` [n, T].
 
     {0, 1} is classification; {-1, +1} is classification with -1 → 0, +1 → 1;
@@ -244,11 +258,11 @@ def infer_task(values: np.ndarray, names: list[str], task: str | None, path: str
             raise UserInputError(f"{path}: task {task!r} needs a target column (--target)")
         return None, "", {}
     if task == "regression":
-        return task, "regression as asked", {}
+        return task, "regression, as asked", {}
     uniq = [np.unique(values[:, k]) for k in range(values.shape[1])]
     sets = [set(u.tolist()) for u in uniq]
     if all(s <= {0.0, 1.0} for s in sets) and (task or all(len(s) == 2 for s in sets)):
-        return "classification", ("classification as asked" if task else "labels are 0/1: classification"), {}
+        return "classification", ("classification, as asked" if task else "labels are 0/1: classification"), {}
     if all(s == {-1.0, 1.0} for s in sets):
         return ("classification", "labels are -1/+1: binary classification, stored as -1 → 0, +1 → 1",
                 {"-1": 0.0, "1": 1.0})

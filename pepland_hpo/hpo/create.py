@@ -15,8 +15,10 @@ per-worker ``n_trials`` and of ``MaxTrialsCallback`` racing does not arise.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.spec import StudySpec, validate_spec
@@ -34,6 +36,52 @@ class CreateResult:
     study_name: str
     enqueued: int
     already: int
+    data_lines: list[str] = field(default_factory=list)  # what was read and inferred, for the user
+
+
+# rows skipped, shown one per line; the rest are counted by reason
+SHOW_SKIPPED = 5
+_SKIP_KINDS = (("target", "missing or bad label"), ("space", "space inside the molecule"),
+               ("fields", "extra fields"), ("heavy atoms", "too large"), ("empty", "empty molecule field"))
+
+
+def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]]) -> list[str]:
+    """What ``create`` read and inferred, in plain lines: file, task and why, labels, split, skipped rows."""
+    lines = [f"data: {spec.data}: {len(dataset)} molecule(s) from {dataset.n_rows} row(s), "
+             f"column {dataset.smiles_col!r}"]
+    lines += [f"  read: {note}" for note in dataset.notes]
+    names = ", ".join(repr(n) for n in dataset.target_names)
+    lines.append(f"task: {dataset.task} (target {names}; {dataset.task_reason})")
+    if dataset.label_map:
+        lines.append("  label mapping: " + ", ".join(f"{k} -> {v:g}" for k, v in dataset.label_map.items()))
+    y = dataset.targets[:, 0]
+    if dataset.task == "classification":
+        named = dataset.class_names
+        counts = [(v, int((y == v).sum())) for v in (0.0, 1.0)]
+        lines.append("  class balance: " + ", ".join(
+            f"{v:g}{' (' + named[str(int(v))] + ')' if str(int(v)) in named else ''}: {c} ({c / len(y):.0%})"
+            for v, c in counts))
+    elif len(y):
+        lines.append(f"  labels: mean {float(np.mean(y)):.4g}, sd {float(np.std(y)):.4g}, "
+                     f"range {float(np.min(y)):.4g} .. {float(np.max(y)):.4g}")
+    lines.append(f"split: {spec.split['kind']} (seed {spec.split['seed']}): train {len(split['train'])}, "
+                 f"valid {len(split['valid'])}, test {len(split['test'])}")
+    skipped = dataset.invalid
+    if skipped:
+        by_reason: dict[str, int] = {}
+        for r in skipped:
+            key = next((label for word, label in _SKIP_KINDS if word in r.reason), "unparsable molecule")
+            by_reason[key] = by_reason.get(key, 0) + 1
+        summary = "; ".join(f"{n} {why}" for why, n in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+        lines.append(f"skipped: {len(skipped)} row(s) ({summary})")
+        for r in skipped[:SHOW_SKIPPED]:
+            text = r.text if len(r.text) <= 40 else r.text[:37] + "..."
+            lines.append(f"  line {r.row}: {text!r}: {r.reason}")
+        if len(skipped) > SHOW_SKIPPED:
+            lines.append(f"  ... and {len(skipped) - SHOW_SKIPPED} more (`pepland-hpo data inspect {spec.data}` lists all)")
+    else:
+        lines.append("skipped: none")
+    return lines
 
 
 def compute_split(spec: StudySpec, dataset) -> dict[str, list[int]]:
@@ -75,6 +123,7 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     if min(len(split["train"]), len(split["valid"])) == 0:
         raise UserInputError(f"{spec.data}: too few molecules ({len(dataset)}) for a train/valid split")
     spec_dict = spec.to_dict()
+    data_lines = describe_data(spec, dataset, split)
 
     url = resolve_url(storage_url)
     storage = open_storage(url, create=True)
@@ -147,7 +196,7 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     storage.remove_session()
     storage.engine.dispose()
     log.info("study %s: %d queued, %d already present", spec.name, enqueued, already)
-    return CreateResult(study_name=spec.name, enqueued=enqueued, already=already)
+    return CreateResult(study_name=spec.name, enqueued=enqueued, already=already, data_lines=data_lines)
 
 
-__all__ = ["CreateResult", "compute_split", "create_study_from_spec", "trial_pair"]
+__all__ = ["CreateResult", "compute_split", "create_study_from_spec", "describe_data", "trial_pair"]

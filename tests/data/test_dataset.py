@@ -33,7 +33,7 @@ def test_cache_hit_does_not_featurise(cpp_slice, private_cache, count_featurize)
     assert torch.equal(again[7].x, ds[7].x) and torch.equal(again[7].pair_path, ds[7].pair_path)
     # another task, or the column named as typed: the same molecules, the same cache entry
     reg = load_dataset(cpp_slice, task="regression", smiles_col="SEQUENCE")
-    assert reg.task == "regression" and reg.task_reason == "regression as asked"
+    assert reg.task == "regression" and reg.task_reason == "regression, as asked"
     assert count_featurize["molecules"] == 40 and len(list(private_cache.iterdir())) == 1
 
 
