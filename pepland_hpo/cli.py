@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -47,6 +48,32 @@ StorageOption = typer.Option(
     "Use postgresql+psycopg://user:pass@host/db to share a study between machines.",
     show_default=False,
 )
+
+
+# Commands that install their own graceful SIGTERM handling once they are ready.
+_LONG_RUNNING = ("worker", "launch")
+
+
+@app.callback()
+def _startup(ctx: typer.Context) -> None:
+    """Until a worker or `launch` installs its own handler, SIGTERM ends the start-up cleanly.
+
+    Imports take seconds; a scheduler cancelling a job (or `launch` stopping its
+    workers) in that window would otherwise kill the process mid-import with
+    exit status 143. Nothing has been claimed yet, so a clean exit 0 is right.
+    """
+    if ctx.invoked_subcommand not in _LONG_RUNNING:
+        return
+
+    def stopped(_signum, _frame):  # noqa: ANN001
+        err_console.print(f"{ctx.invoked_subcommand} stopped by SIGTERM during start-up; nothing was claimed")
+        raise SystemExit(0)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stopped)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        return
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def user_errors_exit_2(func: Callable) -> Callable:
