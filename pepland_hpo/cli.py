@@ -44,8 +44,9 @@ StorageOption = typer.Option(
     None,
     "--storage",
     envvar="PEPLAND_HPO_STORAGE",
-    help="Optuna storage URL (default: sqlite under ./storage/pepland.db). "
-    "Use postgresql+psycopg://user:pass@host/db to share a study between machines.",
+    help="Optuna storage URL (default: sqlite under ./storage/pepland.db). To share a study between machines: "
+    "postgresql+psycopg://user@host/db, best set in PEPLAND_HPO_STORAGE, with the password in ~/.pgpass "
+    "(or PGPASSFILE / PGPASSWORD), never on the command line where `ps` shows it.",
     show_default=False,
 )
 
