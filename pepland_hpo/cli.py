@@ -432,13 +432,17 @@ def data_inspect(
     valid: Optional[str] = typer.Option(None, "--valid", help="Validation file, to check overlap."),
     test: Optional[str] = typer.Option(None, "--test", help="Test file, to check overlap."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
+    task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
 ) -> None:
-    """Rows, invalid rows with reasons, atoms per molecule, label balance and split overlap."""
+    """Rows, invalid rows with reasons, atoms per molecule, label balance and split overlap.
+
+    Also says how each file was read (delimiter, header or not, FASTA) and why the task is what it is.
+    """
     from pepland_hpo.data.inspect import inspect_files, render_inspection
 
     render_inspection(
-        inspect_files(file, valid=valid, test=test, target=target, smiles_col=smiles_col), console
+        inspect_files(file, valid=valid, test=test, target=target, smiles_col=smiles_col, task=task), console
     )
 
 

@@ -30,6 +30,8 @@ class TableSummary:
     target_names: list[str]
     # per target: {"0": count, "1": count} (classification) or mean/std/min/max (regression)
     labels: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the file was read (delimiter, header, ...)
+    task_reason: str = ""
 
     def to_dict(self) -> dict:
         d = dict(vars(self))
@@ -69,6 +71,7 @@ def summarize(name: str, table: MoleculeTable) -> TableSummary:
         invalid=list(table.invalid), smiles_col=table.smiles_col, kind=table.kind,
         atoms_min=int(atoms.min()), atoms_mean=float(atoms.mean()), atoms_max=int(atoms.max()),
         task=table.task, target_names=list(table.target_names), labels=_labels(table),
+        notes=list(table.notes), task_reason=table.task_reason,
     )
 
 
@@ -98,6 +101,10 @@ def render_inspection(report: Inspection, console) -> None:
         )
     console.print(table)
     for f in report.files:
+        for note in f.notes:
+            console.print(f"{f.name}: read: {note}", markup=False, highlight=False)
+        if f.task:
+            console.print(f"{f.name}: task: {f.task} ({f.task_reason})", markup=False, highlight=False)
         for r in f.invalid[:20]:
             console.print(f"[yellow]{f.name}: skipped row {r.row}: {r.text!r}: {r.reason}[/yellow]")
         if len(f.invalid) > 20:
