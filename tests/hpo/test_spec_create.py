@@ -18,7 +18,7 @@ SEARCH = REPO / "studies" / "search.yaml"
 
 
 def _study_names(url: str) -> list[str]:
-    return [s.study_name for s in open_storage(url).get_all_studies()]
+    return [s.study_name for s in open_storage(url, create=True).get_all_studies()]
 
 
 def test_shipped_specs_load():
