@@ -42,14 +42,18 @@ def test_raw_at_in_password_is_refused_with_the_password_masked():
 
 @pytest.mark.parametrize("command", [["worker", "--study", "nope"], ["status"], ["report", "nope"],
                                      ["export", "nope", "--csv", "out.csv"]])
-def test_readers_never_create_a_database(tmp_path, command):
+def test_readers_never_create_a_database(tmp_path, command, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pepland_hpo.cli import app
+
+    monkeypatch.chdir(tmp_path)
     db = tmp_path / "missing.db"
-    res = _cli(*command, "--storage", f"sqlite:///{db}")
-    assert res.returncode == 2, res.stderr
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    res = CliRunner().invoke(app, [*command, "--storage", f"sqlite:///{db}"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "no study storage" in lines[0] and str(db) in lines[0]
     assert not db.exists() and not (tmp_path / "out.csv").exists()
-    assert "Traceback" not in res.stderr
 
 
 @pytest.mark.postgres
