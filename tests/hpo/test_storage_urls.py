@@ -74,8 +74,16 @@ def test_password_from_pgpassfile_with_a_url_without_password(pg_server, tmp_pat
         storage = open_storage(bare, create=True, heartbeat=False)
         optuna.create_study(study_name="from-pgpass", storage=storage)
         storage.engine.dispose()
+        # a libpq service file names host, port, database and user; the URL only the service
+        service = tmp_path / "pg_service.conf"
+        service.write_text(f"[pep]\nhost=127.0.0.1\nport={pg_server.port}\ndbname=pgpass_test\nuser=pepland\n")
+        os.environ["PGSERVICEFILE"] = str(service)
+        storage = open_storage("postgresql+psycopg:///?service=pep", heartbeat=False)
+        assert [s.study_name for s in storage.get_all_studies()] == ["from-pgpass"]
+        storage.engine.dispose()
     finally:
-        del os.environ["PGPASSFILE"]
+        os.environ.pop("PGPASSFILE", None)
+        os.environ.pop("PGSERVICEFILE", None)
     # the README's way: the URL (without password) in the environment, the password in the file
     res = _cli("status", env={**env, "PEPLAND_HPO_STORAGE": bare})
     assert res.returncode == 0, res.stderr
