@@ -213,18 +213,22 @@ def handback(rdb, trial_id: int, reason: str, attrs: dict | None = None) -> bool
     return bool(done)
 
 
-def reap_stale(study, rdb, max_retries: int) -> list[int]:
+def reap_stale(study, rdb, max_retries: int, exclude: Iterable[int] = ()) -> list[int]:
     """Fail trials whose worker stopped sending heartbeats and queue their retries.
 
     Safe to run from any number of workers (and ``status``) at once: the
     failure and the retry are one transaction that only one process wins
     (:func:`fail_and_requeue`). Returns the numbers of the trials it failed.
+    ``exclude``: trial ids never to reap (the caller's own, whose heartbeat an
+    outage may have delayed).
     """
     if rdb.get_heartbeat_interval() is None:
         return []
     grace = rdb.grace_period or 2 * rdb.get_heartbeat_interval()
     reason = f"crashed: worker lost (no heartbeat for {grace}s)"
-    return _reap(rdb, rdb._get_stale_trial_ids(study._study_id), reason, max_retries)
+    skip = set(exclude)
+    stale = [t for t in rdb._get_stale_trial_ids(study._study_id) if t not in skip]
+    return _reap(rdb, stale, reason, max_retries)
 
 
 def _reap(rdb, trial_ids: Iterable[int], reason: str, max_retries: int) -> list[int]:
@@ -244,7 +248,7 @@ def _reap(rdb, trial_ids: Iterable[int], reason: str, max_retries: int) -> list[
     return reaped
 
 
-def reap_dead_local(study, rdb, host: str, max_retries: int) -> list[int]:
+def reap_dead_local(study, rdb, host: str, max_retries: int, exclude: Iterable[int] = ()) -> list[int]:
     """Fail and retry RUNNING trials whose worker ran on ``host`` and whose process is gone.
 
     No grace period is needed for these: on the same machine a missing
@@ -270,8 +274,9 @@ def reap_dead_local(study, rdb, host: str, max_retries: int) -> list[int]:
             ):
                 owners.setdefault(tid, {})[key] = json.loads(value)
         conn.rollback()
+    skip = set(exclude)
     dead = [tid for tid, o in owners.items()
-            if o.get("host") == host and isinstance(o.get("worker_pid"), int) and not _pid_alive(o["worker_pid"])]
+            if tid not in skip and o.get("host") == host and isinstance(o.get("worker_pid"), int) and not _pid_alive(o["worker_pid"])]
     return _reap(rdb, dead, "crashed: worker lost (its process is gone)", max_retries)
 
 

@@ -489,13 +489,17 @@ class Worker:
         log.info("%s", self.summary)
         return self.summary
 
-    def _reap(self) -> None:
-        """Fail and re-queue lost trials: of dead workers on this machine at once, of others after the grace."""
+    def _reap(self, own: int | None = None) -> None:
+        """Fail and re-queue lost trials: of dead workers on this machine at once, of others after the grace.
+
+        ``own``: the trial this worker runs, never reaped by it (an outage may have aged its heartbeat).
+        """
         from pepland_hpo.hpo.queue import reap_dead_local, reap_stale
 
-        retries = self.spec.max_retries
-        self.summary.reaped += len(self.res.call("reap", reap_dead_local, self.study, self.rdb, self.host, retries))
-        self.summary.reaped += len(self.res.call("reap", reap_stale, self.study, self.rdb, retries))
+        retries, skip = self.spec.max_retries, () if own is None else (own,)
+        self.summary.reaped += len(self.res.call("reap", reap_dead_local, self.study, self.rdb, self.host,
+                                                 retries, skip))
+        self.summary.reaped += len(self.res.call("reap", reap_stale, self.study, self.rdb, retries, skip))
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -609,7 +613,7 @@ class Worker:
                 self.res.call("heartbeat", self.rdb.record_heartbeat, trial_id)
                 last_beat = now
             if now - last_reap >= self.reap_every:
-                self._reap()
+                self._reap(own=trial_id)
                 last_reap = time.monotonic()
             if self.stop.requested and not stopped:
                 stopped = True
