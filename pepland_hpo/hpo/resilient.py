@@ -80,15 +80,19 @@ def _chain(exc: BaseException):
         todo.extend([e.__cause__, e.__context__, getattr(e, "orig", None)])
 
 
-def is_environmental(exc: BaseException) -> bool:
-    """Disk full, quota, read-only: anywhere in the exception's chain."""
+def environmental_cause(exc: BaseException) -> BaseException | None:
+    """The disk-full, quota or read-only error anywhere in the exception's chain, or None."""
     for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
-            return True
+            return e
         text = str(e).lower()
         if any(t in text for t in _ENVIRONMENT_TEXT):
-            return True
-    return False
+            return e
+    return None
+
+
+def is_environmental(exc: BaseException) -> bool:
+    return environmental_cause(exc) is not None
 
 
 def classify(exc: BaseException) -> str | None:
@@ -182,7 +186,8 @@ class Resilient:
                 if kind is None:
                     raise
                 if kind == "environment":
-                    raise EnvironmentFailure(f"storage write failed ({what}): {short(exc)}") from exc
+                    cause = environmental_cause(exc) or exc
+                    raise EnvironmentFailure(f"storage write failed ({what}): {short(cause)}") from exc
                 now = self.clock()
                 if self.down_since is None:
                     self.down_since = now
