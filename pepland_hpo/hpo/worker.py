@@ -1,6 +1,6 @@
 """A worker: pulls queued trials of a study and runs each in its own child process.
 
-Design (issue 5):
+Design:
 
 * **One child process per trial.** A segfault in a native library, a host
   OOM kill, a CUDA error that poisons the context, a leak: all die with the
@@ -17,23 +17,22 @@ Design (issue 5):
   to the parent through a pipe, and only the parent writes to the storage.
 * **Claiming** is one conditional UPDATE (:func:`.queue.claim_waiting`), so
   an enqueued trial never runs twice, on SQLite as on PostgreSQL.
-* **Heartbeats**: the parent records Optuna's trial heartbeat every interval
-  while the child runs. If the worker is SIGKILLed (its child dies with it via
-  ``PR_SET_PDEATHSIG``), the heartbeat stops; after the grace period any
-  worker (at start, before each claim, while waiting) or ``status`` fails the
-  trial and queues a retry (at most ``max_retries``; lineage in the
-  ``retry_history`` attribute).
+* **Heartbeats and reaping**: the parent records Optuna's trial heartbeat
+  every interval while the child runs, and reaps lost trials of other workers
+  on a timer from the same loop (:mod:`.queue`: one transaction fails a lost
+  trial and queues its retry; a dead worker on this host is reaped at once).
+* **Storage trouble** (:mod:`.resilient`): every storage call rides out an
+  outage for a bounded time; past it, or on a full disk or a vanished SQLite
+  file, the child is stopped and the worker exits with code 3. The child
+  never blocks on a dead parent.
+* **Resume**: each trial's lineage keeps a resumable training state under
+  ``storage/resume/`` (:mod:`pepland_hpo.training.resume`); a retry or a
+  handed-back copy continues from its last saved epoch.
 * **SIGTERM / Ctrl-C**: the running child is stopped, the trial is marked
   ``failure_reason="interrupted"`` and a copy goes back to the queue for
   another worker; the worker returns normally (exit code 0).
 
-Fault injection (tests only): the study setting ``fault`` (see
-:func:`.spec.parse_fault`) is honoured only when ``PEPLAND_HPO_ALLOW_FAULTS=1``.
-``oom`` allocates far more than exists (a real ``MemoryError``, or
-``torch.cuda.OutOfMemoryError`` on a GPU), ``nan`` makes every module output
-NaN so the training loop itself raises ``NonFiniteLoss``, ``segfault`` reads
-address 0, ``error`` raises, ``sleep:S`` replaces training by a light trial
-that sleeps S seconds over its epochs and reports a synthetic metric.
+Fault injection for tests: :mod:`.faults`. Devices: :mod:`.devices`. Logs: :mod:`.worker_log`.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import hashlib
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -49,7 +47,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -59,6 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from pepland_hpo.errors import DataHashMismatch, UserInputError
+from pepland_hpo.hpo.devices import pick_gpu, pin_device
+from pepland_hpo.hpo.faults import classify_failure, inject_fault, light_trial
 from pepland_hpo.hpo.queue import set_user_attrs
 from pepland_hpo.hpo.resilient import (
     EnvironmentFailure,
@@ -71,7 +70,8 @@ from pepland_hpo.hpo.resilient import (
 )
 from pepland_hpo.hpo.spec import fault_for_seed, faults_allowed, load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
-from pepland_hpo.paths import artifacts_dir, logs_dir, storage_root
+from pepland_hpo.hpo.worker_log import setup_logging, teardown_logging
+from pepland_hpo.paths import artifacts_dir, storage_root
 from pepland_hpo.training.config import TrainConfig
 
 log = logging.getLogger("pepland_hpo.worker")
@@ -105,80 +105,6 @@ class WorkerSummary:
         )
 
 
-# --------------------------------------------------------------------------- devices
-
-
-def _nvidia_smi_memory() -> list[tuple[str, int]]:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    gpus = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 2 and parts[1].isdigit():
-            gpus.append((parts[0], int(parts[1])))
-    return gpus
-
-
-def pick_gpu(gpu: str | int | None) -> str:
-    """``"cpu"``, a GPU index as a string, or for ``"auto"`` the GPU with least memory in use (cpu if none)."""
-    text = "cpu" if gpu is None else str(gpu).strip().lower()
-    if text == "cpu":
-        return "cpu"
-    if text == "auto":
-        gpus = _nvidia_smi_memory()
-        if not gpus:
-            return "cpu"
-        return min(gpus, key=lambda g: (g[1], int(g[0]) if g[0].isdigit() else 0))[0]
-    if text.isdigit():
-        return text
-    raise UserInputError(f"--gpu: expected a GPU index, cpu or auto, got {gpu!r}")
-
-
-def pin_device(gpu: str) -> str:
-    """Set CUDA_VISIBLE_DEVICES (before anything initialises CUDA) and return the trial device."""
-    if gpu == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # nothing may grab a GPU by accident
-        return "cpu"
-    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    return "cuda:0"  # the only visible GPU
-
-
-# --------------------------------------------------------------------------- logging
-
-
-def _setup_logging(name: str) -> list[logging.Handler]:
-    logs_dir().mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s [%(worker)s] %(message)s")
-
-    class _Tag(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            record.worker = name
-            return True
-
-    file_handler = logging.FileHandler(logs_dir() / f"worker-{name}.log")
-    stream = logging.StreamHandler(sys.stderr)
-    handlers: list[logging.Handler] = [file_handler, stream]
-    root = logging.getLogger("pepland_hpo")
-    for h in handlers:
-        h.setFormatter(fmt)
-        h.addFilter(_Tag())
-        root.addHandler(h)
-    root.setLevel(logging.INFO)
-    return handlers
-
-
-def _teardown_logging(handlers: list[logging.Handler]) -> None:
-    root = logging.getLogger("pepland_hpo")
-    for h in handlers:
-        root.removeHandler(h)
-        h.close()
-
-
 # --------------------------------------------------------------------------- the child
 
 
@@ -195,59 +121,6 @@ def _set_parent_death_signal() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def _inject_fault(kind: str, device: str) -> None:
-    if kind == "oom":
-        if device.startswith("cuda"):
-            import torch
-
-            torch.empty(1 << 45, dtype=torch.uint8, device=device)  # 32 TiB: torch.cuda.OutOfMemoryError
-        bytearray(1 << 62)  # malloc fails at once: a real MemoryError, no swap storm
-    elif kind == "segfault":
-        import faulthandler
-
-        faulthandler.disable()  # an injected crash needs no Python traceback dump in the logs
-        ctypes.string_at(0)  # dereference NULL inside a native call
-    elif kind == "error":
-        raise RuntimeError("injected error")
-    elif kind == "nan":
-        import torch
-
-        def _poison(_module, _inputs, output):
-            if isinstance(output, torch.Tensor) and output.is_floating_point():
-                return output * float("nan")
-            return output
-
-        # Every module's output becomes NaN: the real loop sees non-finite
-        # losses, skips the steps and raises NonFiniteLoss past its limit.
-        torch.nn.modules.module.register_module_forward_hook(_poison)
-
-
-def _light_trial(job: dict[str, Any], seconds: float, on_epoch) -> dict[str, Any]:
-    """``fault=sleep:S``: no training, S seconds of sleep over the epochs, a synthetic metric.
-
-    For scheduling tests and the benchmark, where what matters is the
-    framework around a trial rather than learning.
-    """
-    epochs = int(job["train_overrides"].get("epochs", 1))
-    key = json.dumps([job["variant"], job["seed"], job["params"]], sort_keys=True)
-    base = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    metric = job["metric"]
-    epoch_seconds = []
-    best = None
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        time.sleep(seconds / epochs)
-        value = base + 0.01 * epoch
-        epoch_seconds.append(time.perf_counter() - start)
-        on_epoch(epoch, {metric: value, "loss": 1.0 - value})
-        best = value
-    return {
-        "best_value": best, "best_epoch": epochs, "val_metrics": {metric: best}, "test_metrics": {},
-        "param_count": 0, "epochs_run": epochs, "epoch_seconds": epoch_seconds, "non_finite_steps": 0,
-        "checkpoint": None, "device": job["device"], "extra": {"light_trial": True},
-    }
 
 
 def _child_main(conn, job: dict[str, Any]) -> None:
@@ -276,10 +149,10 @@ def _child_main(conn, job: dict[str, Any]) -> None:
             torch.set_num_threads(int(job["threads"]))
         fault = job.get("fault")
         if fault and fault.startswith("sleep:"):
-            conn.send(("result", _light_trial(job, float(fault.split(":", 1)[1]), on_epoch)))
+            conn.send(("result", light_trial(job, float(fault.split(":", 1)[1]), on_epoch)))
             return
         if fault:
-            _inject_fault(fault, job["device"])
+            inject_fault(fault, job["device"])
         from pepland_hpo.training.config import TrainConfig
         from pepland_hpo.training.run import ExperimentConfig, run_experiment
 
@@ -312,26 +185,6 @@ def _child_main(conn, job: dict[str, Any]) -> None:
         conn.send(("failure", classify_failure(exc), traceback.format_exc(), kind))
     finally:
         conn.close()
-
-
-def classify_failure(exc: BaseException) -> str:
-    """The ``failure_reason`` of a trial that raised ``exc``."""
-    try:
-        from pepland_hpo.training.errors import NonFiniteLoss
-    except ImportError:  # pragma: no cover
-        NonFiniteLoss = ()  # type: ignore[assignment]
-    if NonFiniteLoss and isinstance(exc, NonFiniteLoss):
-        return "non_finite_loss"
-    if isinstance(exc, MemoryError):
-        return "oom"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
-        return "oom"
-    text = str(exc)
-    if isinstance(exc, RuntimeError) and ("out of memory" in text.lower() or "not enough memory" in text.lower()):
-        return "oom"
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return f"error: {type(exc).__name__}: {first[:300]}"
 
 
 # --------------------------------------------------------------------------- the worker
@@ -859,13 +712,13 @@ def run_worker(
     handlers: list[logging.Handler] = []
     try:
         worker = Worker(storage_url, study_name, gpu, n_trials, worker_name, wait, poll_s, threads, outage_s)
-        handlers = _setup_logging(worker.name)
+        handlers = setup_logging(worker.name)
         if not log_to_stderr:
             handlers[1].setLevel(logging.CRITICAL)
         worker.load()
         return worker.run()
     finally:
-        _teardown_logging(handlers)
+        teardown_logging(handlers)
         if saved_cvd is None:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:

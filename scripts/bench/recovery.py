@@ -87,7 +87,10 @@ class Fleet:
              "--threads", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def done(self) -> bool:
-        return all(p.poll() is not None for p in self.procs.values())
+        codes = [p.poll() for p in self.procs.values()]
+        if any(c not in (None, 0) for c in codes):  # the ones we killed were replaced already
+            raise SystemExit(f"{self.study}: a worker failed (exit codes {codes}); see {self.log_dir}")
+        return all(c is not None for c in codes)
 
     def stop(self) -> None:
         for p in self.procs.values():

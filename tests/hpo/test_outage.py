@@ -145,7 +145,7 @@ def _fill(folder: Path) -> Path:
 
 @pytest.mark.postgres
 def test_postgres_down_8s_mid_trial_worker_finishes(pg_server, pg_url, cpp, hpo):
-    _ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "6", "fault": "sleep:9"})
+    _ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "5", "fault": "sleep:5"})
     proc = _start(pg_url, "w", outage_s=60)
     try:
         study = _running_with_epochs(pg_url, hpo)
