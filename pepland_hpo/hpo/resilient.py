@@ -105,6 +105,20 @@ def classify(exc: BaseException) -> str | None:
     return None
 
 
+def failure_kind(exc: BaseException) -> str:
+    """How a trial's exception involves the machine: ``"environment"``, ``"os:<type>:<errno>"`` or ``""``.
+
+    The OS error's type and errno, not its message: the message names a
+    per-trial path, and the same error trial after trial is what matters.
+    """
+    if is_environmental(exc):
+        return "environment"
+    for e in _chain(exc):
+        if isinstance(e, OSError):
+            return f"os:{type(e).__name__}:{e.errno}"
+    return ""
+
+
 def short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text[:200]}"
@@ -210,4 +224,4 @@ class Resilient:
 
 
 __all__ = ["EnvironmentFailure", "Resilient", "SqliteIdentity", "StorageOutage", "WorkerMustStop",
-           "classify", "is_environmental", "outage_setting"]
+           "classify", "failure_kind", "is_environmental", "outage_setting"]

@@ -179,10 +179,9 @@ def _child_main(conn, job: dict[str, Any]) -> None:
     except UserInputError as exc:
         conn.send(("user_error", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - everything becomes a recorded reason
-        from pepland_hpo.hpo.resilient import is_environmental
+        from pepland_hpo.hpo.resilient import failure_kind
 
-        kind = "environment" if is_environmental(exc) else "os" if isinstance(exc, OSError) else ""
-        conn.send(("failure", classify_failure(exc), traceback.format_exc(), kind))
+        conn.send(("failure", classify_failure(exc), traceback.format_exc(), failure_kind(exc)))
     finally:
         conn.close()
 
@@ -270,7 +269,7 @@ class Worker:
         self.poll_s = poll_s if poll_s is not None else min(5.0, float(self.interval))
         self.study_name = _choose_study(self.rdb, study_name)
         self.summary = WorkerSummary(worker=self.name, study=self.study_name, device=self.device)
-        self._os_errors: list[str] = []  # failure reasons of the last trials that died of an OSError
+        self._os_errors: list[str] = []  # failure kinds of the last trials that died of an OSError
         self._stop_after: WorkerMustStop | None = None  # raised once the current trial is recorded
 
     # -- set-up ---------------------------------------------------------------------------
@@ -605,7 +604,8 @@ class Worker:
         elif kind == "failure":
             reason, env = outcome[1], (outcome[3] if len(outcome) > 3 else "")
             log.warning("trial %d failed: %s\n%s", number, reason, outcome[2])
-            self._os_errors = self._os_errors + [reason] if env else []
+            # the same OS error (type and errno, whatever the path) trial after trial: the machine
+            self._os_errors = self._os_errors + [env] if env.startswith("os:") else []
             streak = len(self._os_errors) >= ENV_STREAK and len(set(self._os_errors[-ENV_STREAK:])) == 1
             if env == "environment" or streak:
                 # The machine, not the trial: put it back for a worker where it can run, and stop.

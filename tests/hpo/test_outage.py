@@ -235,3 +235,17 @@ def test_disk_full_in_checkpoint_folder_stops_worker_queue_intact(sqlite_url, st
     assert all(t.user_attrs["requeued"] for t in attempted)  # handed back, not failed for good
     waiting = [t for t in trials if t.state == TrialState.WAITING]
     assert len(waiting) == 4  # every pair still queued
+
+
+def test_three_identical_os_errors_stop_the_worker(sqlite_url, storage_home, cpp, hpo):
+    """Not a full disk but the same OS error trial after trial (the checkpoint folder is a file)."""
+    _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
+    storage_home.mkdir(parents=True, exist_ok=True)
+    (storage_home / "tmp").write_text("not a folder")
+    with pytest.raises(EnvironmentFailure, match="3 identical OS errors"):
+        run_worker(sqlite_url, "ab", gpu="cpu", worker_name="broken")
+    study = optuna.load_study(study_name="ab", storage=open_storage(sqlite_url))
+    failed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert len(failed) == 3
+    assert [t.user_attrs["requeued"] for t in failed] == [False, False, True]  # the third goes back
+    assert sum(t.state == TrialState.WAITING for t in study.get_trials()) == 2
