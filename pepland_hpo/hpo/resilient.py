@@ -186,7 +186,12 @@ class Resilient:
         self.wait = wait or time.sleep
         self.clock = clock
         self.down_since: float | None = None  # start of the current outage, shared by every call
+        self.recovered_at: float | None = None  # end of the last outage
         self.retries = 0
+
+    def since_outage(self) -> float:
+        """Seconds since the last outage ended (infinite if there was none)."""
+        return float("inf") if self.recovered_at is None else self.clock() - self.recovered_at
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         delay = BACKOFF_START_S
@@ -218,7 +223,8 @@ class Resilient:
                 delay = min(delay * 2, BACKOFF_CAP_S)
                 continue
             if self.down_since is not None:
-                log.warning("storage reachable again after %.1fs", self.clock() - self.down_since)
+                self.recovered_at = self.clock()
+                log.warning("storage reachable again after %.1fs", self.recovered_at - self.down_since)
                 self.down_since = None
             return result
 

@@ -351,7 +351,9 @@ class Worker:
         retries, skip = self.spec.max_retries, () if own is None else (own,)
         self.summary.reaped += len(self.res.call("reap", reap_dead_local, self.study, self.rdb, self.host,
                                                  retries, skip))
-        self.summary.reaped += len(self.res.call("reap", reap_stale, self.study, self.rdb, retries, skip))
+        # Right after an outage every worker's heartbeat is old; give them one grace period to catch up.
+        if self.res.since_outage() > (self.rdb.grace_period or 0):
+            self.summary.reaped += len(self.res.call("reap", reap_stale, self.study, self.rdb, retries, skip))
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
