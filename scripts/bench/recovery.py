@@ -149,16 +149,30 @@ def run_case(url: str, data: Path, name: str, args, checkpoint_every: int, rng: 
     finally:
         fleet.stop()
     trials = {t.number: t for t in study.get_trials()}
-    redone = []
+    killed_numbers = {k["number"] for k in kills}
+
+    def retry_of(number: int):
+        return next(t for t in trials.values() if t.user_attrs.get("requeued_from") == number)
+
+    redone, details = [], []
     for k in kills:
         killed = trials[k["number"]]
-        retry = next(t for t in trials.values() if t.user_attrs.get("requeued_from") == k["number"])
         reached = max(killed.intermediate_values, default=0)
-        redone.append(max(0, reached - int(retry.user_attrs.get("resumed_from_epoch", 0))))
+        # the attempt that trained next: skip retries killed again before they started training
+        nxt = retry_of(k["number"])
+        while ("resumed_from_epoch" not in nxt.user_attrs and not nxt.intermediate_values
+               and nxt.number in killed_numbers):
+            nxt = retry_of(nxt.number)
+        start = int(nxt.user_attrs.get("resumed_from_epoch", 0))
+        redone.append(max(0, reached - start))
+        details.append({"trial": k["number"], "reached_epoch": reached, "next_attempt": nxt.number,
+                        "resumed_from_epoch": start,
+                        "recovery_s": None if k["recovered"] is None else round(k["recovered"] - k["at"], 2)})
     complete = sum(t.state == TrialState.COMPLETE for t in trials.values())
     recoveries = [k["recovered"] - k["at"] for k in kills if k["recovered"] is not None]
     seconds = [s for t in trials.values() for s in t.user_attrs.get("epoch_seconds", [])]
-    return {"kills": len(kills), "recoveries": recoveries, "redone": redone, "complete": complete,
+    return {"kills": len(kills), "recoveries": recoveries, "redone": redone, "details": details,
+            "complete": complete,
             "epoch_seconds": statistics.mean(seconds) if seconds else None,
             "wall_seconds": time.monotonic() - started}
 
@@ -209,6 +223,7 @@ def main() -> None:
     emit("epochs_redone_per_kill", round(statistics.mean(res["redone"]), 2), per_kill=res["redone"],
          goal=f"<= checkpoint_every_epochs = {args.checkpoint_every}")
     emit("checkpoint_every_epochs", args.checkpoint_every)
+    emit("kills_detail", len(res["details"]), kills=res["details"])
     if "no_resume" in results:
         ref = results["no_resume"]
         emit("reference_epochs_redone_per_kill_without_resume", round(statistics.mean(ref["redone"]), 2),
