@@ -209,7 +209,7 @@ def handback(rdb, trial_id: int, reason: str, attrs: dict | None = None) -> bool
     """Fail an interrupted trial (SIGTERM, a full disk...) and queue a copy; it does not count as a retry."""
     done = fail_and_requeue(rdb, trial_id, {"failure_reason": "interrupted", **(attrs or {})}, "handback_history")
     if done:
-        log.info("trial %d handed back to the queue (%s)", trial_id, reason)
+        log.info("trial (id %d) handed back to the queue (%s)", trial_id, reason)
     return bool(done)
 
 
