@@ -331,7 +331,7 @@ def train_supervised(
     on_epoch: EpochCallback | None = None,
     progress: bool = False,
     num_workers: int = 0,
-    resume: "ResumePoint | None" = None,
+    resume: ResumePoint | None = None,
 ) -> TrainResult:
     """Train with AdamW, select the best epoch on ``metric`` over ``valid``.
 
