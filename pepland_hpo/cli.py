@@ -250,18 +250,31 @@ def worker(
         "(`launch` does). Default: torch's own (all cores).",
     ),
     name: Optional[str] = typer.Option(None, "--name", envvar="PEPLAND_HPO_WORKER_NAME", help="Worker name in status and logs."),
+    storage_outage_s: Optional[float] = typer.Option(
+        None, "--storage-outage-s", envvar="PEPLAND_HPO_STORAGE_OUTAGE_S",
+        help="How long to keep retrying the database through an outage (restart, fail-over) while the "
+        "trial keeps training; past it the worker stops with exit code 3 and the trial is retried later. "
+        "Default 300.",
+    ),
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Pull queued trials and run each in its own process until the study is done.
 
     The worker pins itself to one GPU through CUDA_VISIBLE_DEVICES before CUDA is
     touched. A crashing trial (OOM, NaN, segfault) is recorded and the worker goes on;
-    SIGTERM or Ctrl-C hands the running trial back to the queue.
+    SIGTERM or Ctrl-C hands the running trial back to the queue, where it resumes
+    from its last saved epoch. A database outage longer than --storage-outage-s, a
+    full disk or a deleted database file stop the worker with exit code 3.
     """
+    from pepland_hpo.hpo.resilient import WorkerMustStop
     from pepland_hpo.hpo.worker import run_worker
 
-    summary = run_worker(storage_url=storage, study_name=study, gpu=gpu, n_trials=n_trials, threads=threads,
-                         worker_name=name)
+    try:
+        summary = run_worker(storage_url=storage, study_name=study, gpu=gpu, n_trials=n_trials, threads=threads,
+                             worker_name=name, outage_s=storage_outage_s)
+    except WorkerMustStop as exc:
+        err_console.print(f"error: worker stopped: {exc}")
+        raise typer.Exit(exc.exit_code) from None
     console.print(str(summary))
 
 

@@ -10,19 +10,19 @@ retry. Every state transition here is instead one conditional statement,
 says who won; that is atomic on SQLite and on PostgreSQL (where a concurrent
 updater re-checks the WHERE clause after the first commits).
 
-What is reused from Optuna: the heartbeat table and ``record_heartbeat``, its
-stale query ``_get_stale_trial_ids`` (database clock, grace period), and
-:class:`optuna.storages.RetryHeartbeatStaleTrialCallback` to queue the retry
-with its lineage (``failed_trial`` / ``retry_history`` system attributes,
-mirrored as user attributes so the dashboard shows them).
+What is reused from Optuna: the heartbeat table and ``record_heartbeat`` and
+its stale query ``_get_stale_trial_ids`` (database clock, grace period). A
+retry is written the way Optuna's ``RetryFailedTrialCallback`` writes one
+(same parameters, ``failed_trial`` / ``retry_history`` system attributes,
+mirrored as user attributes so the dashboard shows them), but in the same
+transaction that fails the lost trial (:func:`fail_and_requeue`), because
+two transactions leave a window in which a kill loses the pair for good.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import logging
-import warnings
 from typing import Iterable
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def transition(rdb, trial_id: int, old, new) -> bool:
 
 
 def claim_waiting(rdb, study_id: int) -> int | None:
-    """Claim the oldest WAITING trial of the study: WAITING → RUNNING plus its first heartbeat, atomically.
+    """Claim a WAITING trial (re-queued ones first, then the oldest): WAITING → RUNNING plus its first
+    heartbeat, atomically.
 
     The heartbeat row is written in the same transaction as the claim, so a
     worker killed right after claiming still leaves a trial that goes stale
@@ -68,18 +69,21 @@ def claim_waiting(rdb, study_id: int) -> int | None:
     import sqlalchemy as sa
     from optuna.trial import TrialState
 
+    from optuna.storages._rdb import models
+
     trials, beats = _tables()
+    user_t = models.TrialUserAttributeModel.__table__
+    waiting = sa.select(trials.c.trial_id).where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING)
     with rdb.engine.connect() as conn:
-        candidates = [
-            row[0]
-            for row in conn.execute(
-                sa.select(trials.c.trial_id)
-                .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING)
-                .order_by(trials.c.trial_id)
-                .limit(64)
-            )
-        ]
+        # Retries and hand-backs first: they are the oldest work, and they resume from a checkpoint.
+        requeued = [row[0] for row in conn.execute(
+            waiting.where(trials.c.trial_id.in_(
+                sa.select(user_t.c.trial_id).where(user_t.c.key == "requeued_from"))
+            ).order_by(trials.c.trial_id).limit(64)
+        )]
+        fresh = [row[0] for row in conn.execute(waiting.order_by(trials.c.trial_id).limit(64))]
         conn.rollback()
+    candidates = requeued + [t for t in fresh if t not in requeued]
     for trial_id in candidates:
         with rdb.engine.begin() as conn:
             res = conn.execute(
@@ -107,83 +111,190 @@ def count_states(rdb, study_id: int) -> dict[str, int]:
     return {state.name: int(n) for state, n in rows}
 
 
-def _requeue_template(frozen, history_key: str):
-    """A copy of ``frozen`` with the attempt's results stripped and the lineage added."""
-    trial = copy.deepcopy(frozen)
-    user = {k: v for k, v in frozen.user_attrs.items() if k in _KEEP_ON_REQUEUE}
-    history = list(user.get(history_key, [])) + [frozen.number]
-    user[history_key] = history
-    user["requeued_from"] = frozen.number
-    trial.user_attrs = user
-    return trial
+def _upsert_attrs(conn, table, trial_id: int, attrs: dict) -> None:
+    """Insert or replace trial attributes (user or system table) inside ``conn``'s transaction."""
+    import json
+
+    import sqlalchemy as sa
+
+    for key, value in attrs.items():
+        conn.execute(sa.delete(table).where(table.c.trial_id == trial_id, table.c.key == key))
+        conn.execute(sa.insert(table).values(trial_id=trial_id, key=key, value_json=json.dumps(value)))
 
 
-def handback(study, frozen, reason: str) -> None:
-    """Queue a copy of an interrupted trial (SIGTERM / Ctrl-C); it does not count as a retry."""
-    import optuna
+def _read_attrs(conn, table, trial_id: int) -> dict:
+    import json
 
-    trial = _requeue_template(frozen, "handback_history")
-    system = dict(frozen.system_attrs)
-    system["handback_history"] = list(system.get("handback_history", [])) + [frozen.number]
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=optuna.trial.TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            user_attrs=trial.user_attrs,
-            system_attrs=system,
-        )
-    )
-    log.info("trial %d handed back to the queue (%s)", frozen.number, reason)
+    import sqlalchemy as sa
+
+    rows = conn.execute(sa.select(table.c.key, table.c.value_json).where(table.c.trial_id == trial_id))
+    return {k: json.loads(v) for k, v in rows}
 
 
-def retry_stale(study, frozen, max_retries: int) -> bool:
-    """Queue a retry of a stale trial through Optuna's callback; False when retries are used up."""
-    import optuna
+def fail_and_requeue(rdb, trial_id: int, attrs: dict, history_key: str | None) -> int | None:
+    """RUNNING → FAIL with ``attrs`` and, when ``history_key`` is given, a WAITING copy — one transaction.
 
-    history = list(frozen.system_attrs.get("retry_history", []))
-    if len(history) >= max_retries:
-        return False
-    trial = _requeue_template(frozen, "retry_history")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)(study, trial)
-    return True
+    ``history_key`` is ``"retry_history"`` (a lost worker: counts against
+    ``max_retries``) or ``"handback_history"`` (a stopped worker: does not).
+    Doing both in one transaction means no kill, error or outage can leave a
+    failed trial marked ``requeued`` with no copy in the queue: either both
+    happened or neither did (and the trial is still RUNNING, so the next
+    reaper tries again). The copy has the same parameters, the attributes in
+    ``_KEEP_ON_REQUEUE``, its lineage, and ``requeued_from`` (which
+    :func:`claim_waiting` uses to run it before fresh trials).
 
-
-def reap_stale(study, rdb, max_retries: int) -> list[int]:
-    """Fail trials whose worker stopped sending heartbeats and queue their retries.
-
-    Safe to run from any number of workers (and ``status``) at once: only the
-    process that wins the RUNNING → FAIL transition queues the retry.
-    Returns the numbers of the trials it failed.
+    Returns the copy's trial id, ``0`` when only the failure was recorded, or
+    ``None`` when another process changed the trial first.
     """
-    from optuna.exceptions import UpdateFinishedTrialError
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
     from optuna.trial import TrialState
 
+    trials, beats = _tables()
+    user_t = models.TrialUserAttributeModel.__table__
+    system_t = models.TrialSystemAttributeModel.__table__
+    params_t = models.TrialParamModel.__table__
+    studies_t = models.StudyModel.__table__
+    with rdb.engine.begin() as conn:
+        row = conn.execute(
+            sa.select(trials.c.study_id, trials.c.number).where(trials.c.trial_id == trial_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        study_id, number = row
+        # Serialise trial numbering with Optuna's own inserts (it locks the study row the same way).
+        conn.execute(sa.select(studies_t.c.study_id).where(studies_t.c.study_id == study_id).with_for_update())
+        res = conn.execute(
+            sa.update(trials)
+            .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
+            .values(state=TrialState.FAIL, datetime_complete=_utcnow())
+        )
+        if res.rowcount != 1:
+            return None
+        _upsert_attrs(conn, user_t, trial_id, {**attrs, "requeued": history_key is not None})
+        conn.execute(sa.delete(beats).where(beats.c.trial_id == trial_id))
+        if history_key is None:
+            return 0
+        old_user = _read_attrs(conn, user_t, trial_id)
+        old_system = _read_attrs(conn, system_t, trial_id)
+        new_id = conn.execute(
+            sa.insert(trials).values(study_id=study_id, state=TrialState.WAITING).returning(trials.c.trial_id)
+        ).scalar_one()
+        count = conn.execute(
+            sa.select(sa.func.count()).select_from(trials)
+            .where(trials.c.study_id == study_id, trials.c.trial_id < new_id)
+        ).scalar_one()
+        conn.execute(sa.update(trials).where(trials.c.trial_id == new_id).values(number=count))
+        conn.execute(
+            sa.insert(params_t).from_select(
+                ["trial_id", "param_name", "param_value", "distribution_json"],
+                sa.select(sa.literal(new_id), params_t.c.param_name, params_t.c.param_value,
+                          params_t.c.distribution_json).where(params_t.c.trial_id == trial_id),
+            )
+        )
+        user = {k: v for k, v in old_user.items() if k in _KEEP_ON_REQUEUE}
+        user[history_key] = list(user.get(history_key, [])) + [number]
+        user["requeued_from"] = number
+        system = dict(old_system)
+        system[history_key] = list(system.get(history_key, [])) + [number]
+        if history_key == "retry_history":
+            # what Optuna's RetryFailedTrialCallback.retried_trial_number() reads
+            system.setdefault("failed_trial", number)
+        _upsert_attrs(conn, user_t, new_id, user)
+        _upsert_attrs(conn, system_t, new_id, system)
+        return int(new_id)
+
+
+def handback(rdb, trial_id: int, reason: str, attrs: dict | None = None) -> bool:
+    """Fail an interrupted trial (SIGTERM, a full disk...) and queue a copy; it does not count as a retry."""
+    done = fail_and_requeue(rdb, trial_id, {"failure_reason": "interrupted", **(attrs or {})}, "handback_history")
+    if done:
+        log.info("trial (id %d) handed back to the queue (%s)", trial_id, reason)
+    return bool(done)
+
+
+def reap_stale(study, rdb, max_retries: int, exclude: Iterable[int] = ()) -> list[int]:
+    """Fail trials whose worker stopped sending heartbeats and queue their retries.
+
+    Safe to run from any number of workers (and ``status``) at once: the
+    failure and the retry are one transaction that only one process wins
+    (:func:`fail_and_requeue`). Returns the numbers of the trials it failed.
+    ``exclude``: trial ids never to reap (the caller's own, whose heartbeat an
+    outage may have delayed).
+    """
     if rdb.get_heartbeat_interval() is None:
         return []
-    reaped: list[int] = []
     grace = rdb.grace_period or 2 * rdb.get_heartbeat_interval()
-    for trial_id in rdb._get_stale_trial_ids(study._study_id):
+    reason = f"crashed: worker lost (no heartbeat for {grace}s)"
+    skip = set(exclude)
+    stale = [t for t in rdb._get_stale_trial_ids(study._study_id) if t not in skip]
+    return _reap(rdb, stale, reason, max_retries)
+
+
+def _reap(rdb, trial_ids: Iterable[int], reason: str, max_retries: int) -> list[int]:
+    reaped: list[int] = []
+    for trial_id in trial_ids:
         frozen = rdb.get_trial(trial_id)
         will_retry = len(frozen.system_attrs.get("retry_history", [])) < max_retries
-        try:
-            # Say why while it is still RUNNING (finished trials are read-only).
-            rdb.set_trial_user_attr(trial_id, "failure_reason", f"crashed: worker lost (no heartbeat for {grace}s)")
-            rdb.set_trial_user_attr(trial_id, "requeued", will_retry)
-        except UpdateFinishedTrialError:
+        done = fail_and_requeue(rdb, trial_id, {"failure_reason": reason},
+                                "retry_history" if will_retry else None)
+        if done is None:
             continue
-        if not transition(rdb, trial_id, TrialState.RUNNING, TrialState.FAIL):
-            continue
-        frozen = rdb.get_trial(trial_id)
         reaped.append(frozen.number)
         if will_retry:
-            retry_stale(study, frozen, max_retries)
-            log.warning("trial %d: worker lost; retry queued", frozen.number)
+            log.warning("trial %d: %s; retry queued", frozen.number, reason)
         else:
-            log.warning("trial %d: worker lost; retries used up (%d)", frozen.number, max_retries)
+            log.warning("trial %d: %s; retries used up (%d)", frozen.number, reason, max_retries)
     return reaped
+
+
+def reap_dead_local(study, rdb, host: str, max_retries: int, exclude: Iterable[int] = ()) -> list[int]:
+    """Fail and retry RUNNING trials whose worker ran on ``host`` and whose process is gone.
+
+    No grace period is needed for these: on the same machine a missing
+    process id is proof, where a missing heartbeat is only a hint. This is
+    what makes a restarted worker pick its predecessor's trial up at once.
+    """
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+    import json
+
+    trials, _ = _tables()
+    user_t = models.TrialUserAttributeModel.__table__
+    with rdb.engine.connect() as conn:
+        running = [r[0] for r in conn.execute(
+            sa.select(trials.c.trial_id).where(trials.c.study_id == study._study_id,
+                                                trials.c.state == TrialState.RUNNING))]
+        owners: dict[int, dict] = {}
+        if running:
+            for tid, key, value in conn.execute(
+                sa.select(user_t.c.trial_id, user_t.c.key, user_t.c.value_json)
+                .where(user_t.c.trial_id.in_(running), user_t.c.key.in_(("host", "worker_pid")))
+            ):
+                owners.setdefault(tid, {})[key] = json.loads(value)
+        conn.rollback()
+    skip = set(exclude)
+    dead = [tid for tid, o in owners.items()
+            if tid not in skip and o.get("host") == host and isinstance(o.get("worker_pid"), int) and not _pid_alive(o["worker_pid"])]
+    return _reap(rdb, dead, "crashed: worker lost (its process is gone)", max_retries)
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (killed, not yet collected by its parent) is as dead as a missing process
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def budget_used(trials: Iterable) -> int:
@@ -195,7 +306,8 @@ def budget_used(trials: Iterable) -> int:
     )
 
 
-__all__ = ["budget_used", "claim_waiting", "count_states", "handback", "reap_stale", "retry_stale", "transition"]
+__all__ = ["budget_used", "claim_waiting", "count_states", "fail_and_requeue", "handback", "reap_dead_local",
+           "reap_stale", "transition"]
 
 
 def set_user_attrs(rdb, trial_id: int, attrs: dict) -> None:

@@ -1,6 +1,6 @@
 """A worker: pulls queued trials of a study and runs each in its own child process.
 
-Design (issue 5):
+Design:
 
 * **One child process per trial.** A segfault in a native library, a host
   OOM kill, a CUDA error that poisons the context, a leak: all die with the
@@ -17,23 +17,22 @@ Design (issue 5):
   to the parent through a pipe, and only the parent writes to the storage.
 * **Claiming** is one conditional UPDATE (:func:`.queue.claim_waiting`), so
   an enqueued trial never runs twice, on SQLite as on PostgreSQL.
-* **Heartbeats**: the parent records Optuna's trial heartbeat every interval
-  while the child runs. If the worker is SIGKILLed (its child dies with it via
-  ``PR_SET_PDEATHSIG``), the heartbeat stops; after the grace period any
-  worker (at start, before each claim, while waiting) or ``status`` fails the
-  trial and queues a retry (at most ``max_retries``; lineage in the
-  ``retry_history`` attribute).
+* **Heartbeats and reaping**: the parent records Optuna's trial heartbeat
+  every interval while the child runs, and reaps lost trials of other workers
+  on a timer from the same loop (:mod:`.queue`: one transaction fails a lost
+  trial and queues its retry; a dead worker on this host is reaped at once).
+* **Storage trouble** (:mod:`.resilient`): every storage call rides out an
+  outage for a bounded time; past it, or on a full disk or a vanished SQLite
+  file, the child is stopped and the worker exits with code 3. The child
+  never blocks on a dead parent.
+* **Resume**: each trial's lineage keeps a resumable training state under
+  ``storage/resume/`` (:mod:`pepland_hpo.training.resume`); a retry or a
+  handed-back copy continues from its last saved epoch.
 * **SIGTERM / Ctrl-C**: the running child is stopped, the trial is marked
   ``failure_reason="interrupted"`` and a copy goes back to the queue for
   another worker; the worker returns normally (exit code 0).
 
-Fault injection (tests only): the study setting ``fault`` (see
-:func:`.spec.parse_fault`) is honoured only when ``PEPLAND_HPO_ALLOW_FAULTS=1``.
-``oom`` allocates far more than exists (a real ``MemoryError``, or
-``torch.cuda.OutOfMemoryError`` on a GPU), ``nan`` makes every module output
-NaN so the training loop itself raises ``NonFiniteLoss``, ``segfault`` reads
-address 0, ``error`` raises, ``sleep:S`` replaces training by a light trial
-that sleeps S seconds over its epochs and reports a synthetic metric.
+Fault injection for tests: :mod:`.faults`. Devices: :mod:`.devices`. Logs: :mod:`.worker_log`.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import hashlib
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -49,7 +47,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -59,15 +56,29 @@ from pathlib import Path
 from typing import Any
 
 from pepland_hpo.errors import DataHashMismatch, UserInputError
+from pepland_hpo.hpo.devices import pick_gpu, pin_device
+from pepland_hpo.hpo.faults import classify_failure, inject_fault, light_trial
 from pepland_hpo.hpo.queue import set_user_attrs
+from pepland_hpo.hpo.resilient import (
+    EnvironmentFailure,
+    Resilient,
+    SqliteIdentity,
+    StorageOutage,
+    WorkerMustStop,
+    is_environmental,
+    outage_setting,
+)
 from pepland_hpo.hpo.spec import fault_for_seed, faults_allowed, load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
-from pepland_hpo.paths import artifacts_dir, logs_dir, storage_root
+from pepland_hpo.hpo.worker_log import setup_logging, teardown_logging
+from pepland_hpo.paths import artifacts_dir, storage_root
 from pepland_hpo.training.config import TrainConfig
 
 log = logging.getLogger("pepland_hpo.worker")
 
 STOP_TIMEOUT_S = 10.0  # how long a stopping child gets before SIGKILL
+CHILD_POLL_S = 2.0  # how often a child waiting for its parent's answer checks the parent is alive
+ENV_STREAK = 3  # this many identical OS errors in a row stop the worker
 
 
 @dataclass
@@ -83,6 +94,7 @@ class WorkerSummary:
     trials: list[int] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    stop_reason: str | None = None
 
     def __str__(self) -> str:
         tail = " (stopped by signal; running trial handed back)" if self.interrupted else ""
@@ -91,80 +103,6 @@ class WorkerSummary:
             f"{self.pruned} pruned, {self.failed} failed, {self.handed_back} handed back, "
             f"{self.reaped} stale trial(s) reaped in {self.seconds:.1f}s{tail}"
         )
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def _nvidia_smi_memory() -> list[tuple[str, int]]:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    gpus = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 2 and parts[1].isdigit():
-            gpus.append((parts[0], int(parts[1])))
-    return gpus
-
-
-def pick_gpu(gpu: str | int | None) -> str:
-    """``"cpu"``, a GPU index as a string, or for ``"auto"`` the GPU with least memory in use (cpu if none)."""
-    text = "cpu" if gpu is None else str(gpu).strip().lower()
-    if text == "cpu":
-        return "cpu"
-    if text == "auto":
-        gpus = _nvidia_smi_memory()
-        if not gpus:
-            return "cpu"
-        return min(gpus, key=lambda g: (g[1], int(g[0]) if g[0].isdigit() else 0))[0]
-    if text.isdigit():
-        return text
-    raise UserInputError(f"--gpu: expected a GPU index, cpu or auto, got {gpu!r}")
-
-
-def pin_device(gpu: str) -> str:
-    """Set CUDA_VISIBLE_DEVICES (before anything initialises CUDA) and return the trial device."""
-    if gpu == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # nothing may grab a GPU by accident
-        return "cpu"
-    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    return "cuda:0"  # the only visible GPU
-
-
-# --------------------------------------------------------------------------- logging
-
-
-def _setup_logging(name: str) -> list[logging.Handler]:
-    logs_dir().mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s [%(worker)s] %(message)s")
-
-    class _Tag(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            record.worker = name
-            return True
-
-    file_handler = logging.FileHandler(logs_dir() / f"worker-{name}.log")
-    stream = logging.StreamHandler(sys.stderr)
-    handlers: list[logging.Handler] = [file_handler, stream]
-    root = logging.getLogger("pepland_hpo")
-    for h in handlers:
-        h.setFormatter(fmt)
-        h.addFilter(_Tag())
-        root.addHandler(h)
-    root.setLevel(logging.INFO)
-    return handlers
-
-
-def _teardown_logging(handlers: list[logging.Handler]) -> None:
-    root = logging.getLogger("pepland_hpo")
-    for h in handlers:
-        root.removeHandler(h)
-        h.close()
 
 
 # --------------------------------------------------------------------------- the child
@@ -185,59 +123,6 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def _inject_fault(kind: str, device: str) -> None:
-    if kind == "oom":
-        if device.startswith("cuda"):
-            import torch
-
-            torch.empty(1 << 45, dtype=torch.uint8, device=device)  # 32 TiB: torch.cuda.OutOfMemoryError
-        bytearray(1 << 62)  # malloc fails at once: a real MemoryError, no swap storm
-    elif kind == "segfault":
-        import faulthandler
-
-        faulthandler.disable()  # an injected crash needs no Python traceback dump in the logs
-        ctypes.string_at(0)  # dereference NULL inside a native call
-    elif kind == "error":
-        raise RuntimeError("injected error")
-    elif kind == "nan":
-        import torch
-
-        def _poison(_module, _inputs, output):
-            if isinstance(output, torch.Tensor) and output.is_floating_point():
-                return output * float("nan")
-            return output
-
-        # Every module's output becomes NaN: the real loop sees non-finite
-        # losses, skips the steps and raises NonFiniteLoss past its limit.
-        torch.nn.modules.module.register_module_forward_hook(_poison)
-
-
-def _light_trial(job: dict[str, Any], seconds: float, on_epoch) -> dict[str, Any]:
-    """``fault=sleep:S``: no training, S seconds of sleep over the epochs, a synthetic metric.
-
-    For scheduling tests and the benchmark, where what matters is the
-    framework around a trial rather than learning.
-    """
-    epochs = int(job["train_overrides"].get("epochs", 1))
-    key = json.dumps([job["variant"], job["seed"], job["params"]], sort_keys=True)
-    base = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    metric = job["metric"]
-    epoch_seconds = []
-    best = None
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        time.sleep(seconds / epochs)
-        value = base + 0.01 * epoch
-        epoch_seconds.append(time.perf_counter() - start)
-        on_epoch(epoch, {metric: value, "loss": 1.0 - value})
-        best = value
-    return {
-        "best_value": best, "best_epoch": epochs, "val_metrics": {metric: best}, "test_metrics": {},
-        "param_count": 0, "epochs_run": epochs, "epoch_seconds": epoch_seconds, "non_finite_steps": 0,
-        "checkpoint": None, "device": job["device"], "extra": {"light_trial": True},
-    }
-
-
 def _child_main(conn, job: dict[str, Any]) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides
     # what happens to the trial, the child just gets stopped by it.
@@ -250,6 +135,10 @@ def _child_main(conn, job: dict[str, Any]) -> None:
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         clean = {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float)) or hasattr(v, "__float__")}
         conn.send(("epoch", int(epoch), clean))
+        # The parent may be busy riding out a storage outage (bounded); never wait on a dead one.
+        while not conn.poll(CHILD_POLL_S):
+            if os.getppid() != job["parent_pid"]:
+                os._exit(1)
         if conn.recv() == "prune":
             raise _Pruned(epoch)
 
@@ -260,10 +149,10 @@ def _child_main(conn, job: dict[str, Any]) -> None:
             torch.set_num_threads(int(job["threads"]))
         fault = job.get("fault")
         if fault and fault.startswith("sleep:"):
-            conn.send(("result", _light_trial(job, float(fault.split(":", 1)[1]), on_epoch)))
+            conn.send(("result", light_trial(job, float(fault.split(":", 1)[1]), on_epoch)))
             return
         if fault:
-            _inject_fault(fault, job["device"])
+            inject_fault(fault, job["device"])
         from pepland_hpo.training.config import TrainConfig
         from pepland_hpo.training.run import ExperimentConfig, run_experiment
 
@@ -275,7 +164,13 @@ def _child_main(conn, job: dict[str, Any]) -> None:
             metric=job["metric"], checkpoint_dir=job["checkpoint_dir"],
             checkpoint_name=f"trial-{job['number']}.pt", device=job["device"],
         )
-        result = run_experiment(cfg, on_epoch=on_epoch)
+        from pepland_hpo.training.resume import ResumePoint
+
+        resume = None
+        if job.get("resume_path") and int(job.get("checkpoint_every") or 0) > 0:
+            resume = ResumePoint(job["resume_path"], int(job["checkpoint_every"]),
+                                 on_resume=lambda epoch: conn.send(("resumed", int(epoch))))
+        result = run_experiment(cfg, on_epoch=on_epoch, resume=resume)
         payload = result.to_dict()
         payload.pop("history", None)
         conn.send(("result", payload))
@@ -284,29 +179,11 @@ def _child_main(conn, job: dict[str, Any]) -> None:
     except UserInputError as exc:
         conn.send(("user_error", str(exc)))
     except BaseException as exc:  # noqa: BLE001 - everything becomes a recorded reason
-        conn.send(("failure", classify_failure(exc), traceback.format_exc()))
+        from pepland_hpo.hpo.resilient import failure_kind
+
+        conn.send(("failure", classify_failure(exc), traceback.format_exc(), failure_kind(exc)))
     finally:
         conn.close()
-
-
-def classify_failure(exc: BaseException) -> str:
-    """The ``failure_reason`` of a trial that raised ``exc``."""
-    try:
-        from pepland_hpo.training.errors import NonFiniteLoss
-    except ImportError:  # pragma: no cover
-        NonFiniteLoss = ()  # type: ignore[assignment]
-    if NonFiniteLoss and isinstance(exc, NonFiniteLoss):
-        return "non_finite_loss"
-    if isinstance(exc, MemoryError):
-        return "oom"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
-        return "oom"
-    text = str(exc)
-    if isinstance(exc, RuntimeError) and ("out of memory" in text.lower() or "not enough memory" in text.lower()):
-        return "oom"
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return f"error: {type(exc).__name__}: {first[:300]}"
 
 
 # --------------------------------------------------------------------------- the worker
@@ -370,7 +247,8 @@ def _preload_heavy_modules() -> None:
 
 class Worker:
     def __init__(self, storage_url: str | None, study_name: str | None, gpu: str, n_trials: int | None,
-                 worker_name: str | None, wait: bool, poll_s: float | None, threads: int | None) -> None:
+                 worker_name: str | None, wait: bool, poll_s: float | None, threads: int | None,
+                 outage_s: float | None = None) -> None:
         self.url = resolve_url(storage_url)
         self.gpu = pick_gpu(gpu)
         self.device = pin_device(self.gpu)
@@ -380,11 +258,19 @@ class Worker:
         self.wait = wait
         self.threads = threads
         self.stop = _Stop()
+        self.outage_s = outage_setting(outage_s)
         self.rdb = open_storage(self.url)
+        identity = SqliteIdentity.of(self.url)
+        self.res = Resilient(self.outage_s, check=identity.check if identity else None, wait=self._outage_wait)
         self.interval = self.rdb.get_heartbeat_interval() or 10
+        # Reaping runs on this timer while trials train too, so a dead worker's trial is
+        # back in the queue within grace + this, not when some worker happens to be free.
+        self.reap_every = float(min(10, max(1, self.interval)))
         self.poll_s = poll_s if poll_s is not None else min(5.0, float(self.interval))
         self.study_name = _choose_study(self.rdb, study_name)
         self.summary = WorkerSummary(worker=self.name, study=self.study_name, device=self.device)
+        self._os_errors: list[str] = []  # failure kinds of the last trials that died of an OSError
+        self._stop_after: WorkerMustStop | None = None  # raised once the current trial is recorded
 
     # -- set-up ---------------------------------------------------------------------------
     def load(self) -> None:
@@ -420,27 +306,32 @@ class Worker:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> WorkerSummary:
-        from pepland_hpo.hpo.queue import claim_waiting, count_states, reap_stale
+        from pepland_hpo.hpo.queue import claim_waiting, count_states
 
         started = time.perf_counter()
         self.stop.install()
         try:
-            log.info("worker %s on %s (CUDA_VISIBLE_DEVICES=%r), study %s, storage %s",
+            log.info("worker %s on %s (CUDA_VISIBLE_DEVICES=%r), study %s, storage %s, outage bound %.0fs",
                      self.name, self.device, os.environ.get("CUDA_VISIBLE_DEVICES"), self.study_name,
-                     mask_url(self.url))
+                     mask_url(self.url), self.outage_s)
             while not self.stop.requested:
                 if self.n_trials is not None and len(self.summary.trials) >= self.n_trials:
                     break
-                self.summary.reaped += len(reap_stale(self.study, self.rdb, self.spec.max_retries))
-                trial_id = claim_waiting(self.rdb, self.study._study_id)
+                self._reap()
+                trial_id = self.res.call("claim", claim_waiting, self.rdb, self.study._study_id)
                 if trial_id is None:
                     # Queue empty. Trials still running elsewhere may yet come back
                     # (their worker dies → retry), so wait for them unless told not to.
-                    if self.wait and count_states(self.rdb, self.study._study_id).get("RUNNING", 0) > 0:
+                    running = self.res.call("count", count_states, self.rdb, self.study._study_id).get("RUNNING", 0)
+                    if self.wait and running > 0:
                         self._sleep(self.poll_s)
                         continue
                     break
                 self._run_trial(trial_id)
+        except WorkerMustStop as exc:
+            self.summary.stop_reason = str(exc)
+            log.error("worker %s stops: %s", self.name, exc)
+            raise
         finally:
             self.stop.restore()
             self.summary.seconds = time.perf_counter() - started
@@ -450,10 +341,30 @@ class Worker:
         log.info("%s", self.summary)
         return self.summary
 
+    def _reap(self, own: int | None = None) -> None:
+        """Fail and re-queue lost trials: of dead workers on this machine at once, of others after the grace.
+
+        ``own``: the trial this worker runs, never reaped by it (an outage may have aged its heartbeat).
+        """
+        from pepland_hpo.hpo.queue import reap_dead_local, reap_stale
+
+        retries, skip = self.spec.max_retries, () if own is None else (own,)
+        self.summary.reaped += len(self.res.call("reap", reap_dead_local, self.study, self.rdb, self.host,
+                                                 retries, skip))
+        # Right after an outage every worker's heartbeat is old; give them one grace period to catch up.
+        if self.res.since_outage() > (self.rdb.grace_period or 0):
+            self.summary.reaped += len(self.res.call("reap", reap_stale, self.study, self.rdb, retries, skip))
+
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while not self.stop.requested and time.monotonic() < end:
             time.sleep(min(0.2, end - time.monotonic()) if end > time.monotonic() else 0)
+
+    def _outage_wait(self, seconds: float) -> None:
+        """Back-off sleep between storage attempts; a stop request ends the wait (nothing can be recorded)."""
+        self._sleep(seconds)
+        if self.stop.requested:
+            raise StorageOutage("stopped by signal while the storage was unreachable; the trial is left for reaping")
 
     def _job(self, trial) -> dict[str, Any]:
         from pepland_hpo.training.run import split_settings_overrides
@@ -479,20 +390,32 @@ class Worker:
             "checkpoint_dir": str(ckpt_dir), "threads": self.threads, "parent_pid": os.getpid(),
         }
 
+    def _resume_path(self, trial_id: int, number: int) -> Path:
+        """Where this trial's lineage keeps its resumable state: retries and hand-backs share it."""
+        attrs = self.res.call("read", self.rdb.get_trial, trial_id).user_attrs
+        lineage = [number, *attrs.get("retry_history", []), *attrs.get("handback_history", [])]
+        study = self.study_name.replace(os.sep, "_")
+        return storage_root() / "resume" / study / f"trial-{min(int(n) for n in lineage)}.pt"
+
     def _run_trial(self, trial_id: int) -> None:
         import optuna
 
-        self._adopt(trial_id)
+        self._resume_file: Path | None = None
+        self.res.call("adopt", self._adopt, trial_id)
         trial = optuna.Trial(self.study, trial_id)
         number = trial.number
         self.summary.trials.append(number)
         try:
-            job = self._job(trial)
+            job = self.res.call("read", self._job, trial)
         except UserInputError as exc:
             self._finish(trial, optuna.trial.TrialState.FAIL, None, {"failure_reason": f"error: UserInputError: {exc}"})
             return
-        set_user_attrs(self.rdb, trial_id, {"variant": job["variant"], "seed": job["seed"], "host": self.host,
-                                            "worker": self.name, "device": self.device, "gpu": self.gpu})
+        self._resume_file = self._resume_path(trial_id, number)
+        job.update(resume_path=str(self._resume_file),
+                   checkpoint_every=int(job["train_overrides"].get("checkpoint_every", TrainConfig().checkpoint_every)))
+        self.res.call("set_user_attrs", set_user_attrs, self.rdb, trial_id, {
+            "variant": job["variant"], "seed": job["seed"], "host": self.host, "worker": self.name,
+            "worker_pid": os.getpid(), "device": self.device, "gpu": self.gpu})
         log.info("trial %d: %s seed %d%s", number, job["variant"], job["seed"],
                  f" {job['params']}" if job["params"] else "")
 
@@ -501,19 +424,51 @@ class Worker:
         proc = ctx.Process(target=_child_main, args=(child_conn, job), name=f"trial-{number}", daemon=False)
         proc.start()
         child_conn.close()
+        try:
+            outcome, lost, last_epoch, stopped = self._supervise(trial, job, proc, parent_conn)
+        except WorkerMustStop as exc:
+            self._stop_child(proc)
+            if isinstance(exc, EnvironmentFailure):
+                self._try_handback(trial_id, f"worker stopped: {exc}", 0)
+            raise
+        finally:
+            # whatever happened, no child outlives this call (a child nobody reads from would wait forever)
+            if proc.is_alive():
+                self._stop_child(proc)
+            proc.join()
+            parent_conn.close()
+        try:
+            if lost:
+                return
+            # Fresh heartbeat: recording the outcome takes several writes, which can
+            # queue behind other workers' transactions on a busy database.
+            self.res.call("heartbeat", self.rdb.record_heartbeat, trial_id)
+            self._record(trial, job, outcome, proc.exitcode, last_epoch, stopped)
+        finally:
+            shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
+        if self._stop_after is not None:
+            raise self._stop_after
 
+    def _supervise(self, trial, job: dict[str, Any], proc, parent_conn) -> tuple[tuple | None, bool, int, bool]:
+        """Answer the child, heartbeat and reap until it ends: ``(outcome, lost, last epoch, stopped)``."""
+        import optuna
+
+        trial_id, number = trial._trial_id, trial.number
         outcome: tuple | None = None
         lost = False
         last_epoch = 0
         # Pruning after the last epoch saves nothing and would hide a finished trial's value.
         planned_epochs = int(job["train_overrides"].get("epochs", TrainConfig().epochs))
-        last_beat = time.monotonic()
+        last_beat = last_reap = time.monotonic()
         stopped = False
         while True:
             now = time.monotonic()
             if now - last_beat >= self.interval:
-                self.rdb.record_heartbeat(trial_id)
+                self.res.call("heartbeat", self.rdb.record_heartbeat, trial_id)
                 last_beat = now
+            if now - last_reap >= self.reap_every:
+                self._reap(own=trial_id)
+                last_reap = time.monotonic()
             if self.stop.requested and not stopped:
                 stopped = True
                 self._stop_child(proc)
@@ -524,19 +479,21 @@ class Worker:
                 except (EOFError, OSError):
                     msg = None
                 if msg is None:
-                    if not proc.is_alive():
-                        break
-                    # Pipe closed but the process lingers (exiting): wait for it.
-                    proc.join(timeout=STOP_TIMEOUT_S)
+                    if proc.is_alive():
+                        # Pipe closed but the process lingers (exiting): wait for it.
+                        proc.join(timeout=STOP_TIMEOUT_S)
                     break
-                if msg[0] == "epoch":
+                if msg[0] == "resumed":
+                    log.info("trial %d resumes after epoch %d", number, msg[1])
+                    self.res.call("set_user_attrs", set_user_attrs, self.rdb, trial_id, {"resumed_from_epoch": msg[1]})
+                elif msg[0] == "epoch":
                     _, epoch, metrics = msg
                     last_epoch = epoch
                     answer = "continue"
                     value = metrics.get(self.spec.metric)
                     if value is not None and math.isfinite(value):
                         try:
-                            trial.report(value, epoch)
+                            self.res.call("report", trial.report, value, epoch)
                             if self.kind == "search" and epoch < planned_epochs and trial.should_prune():
                                 answer = "prune"
                         except optuna.exceptions.UpdateFinishedTrialError:
@@ -553,16 +510,20 @@ class Worker:
                     outcome = msg
             elif proc.sentinel in ready and not parent_conn.poll():
                 break
-        proc.join()
-        parent_conn.close()
-        # Fresh heartbeat: recording the outcome takes several writes, which can
-        # queue behind other workers' transactions on a busy database.
-        if lost:
-            shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
-            return
-        self.rdb.record_heartbeat(trial_id)
-        self._record(trial, job, outcome, proc.exitcode, last_epoch, stopped)
-        shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
+        return outcome, lost, last_epoch, stopped
+
+    def _try_handback(self, trial_id: int, reason: str, last_epoch: int) -> bool:
+        """One attempt, no retries, to put the trial back in the queue; a reaper does it otherwise."""
+        from pepland_hpo.hpo.queue import handback
+
+        try:
+            done = handback(self.rdb, trial_id, reason, {"epochs_run": last_epoch})
+        except Exception as exc:  # noqa: BLE001 - the storage is what failed; reaping covers it
+            log.warning("could not hand the trial back (%s); it is left for reaping", exc)
+            return False
+        if done:
+            self.summary.handed_back += 1
+        return done
 
     def _adopt(self, trial_id: int) -> None:
         """Tell Optuna's cached storage about the trial we claimed behind its back.
@@ -597,16 +558,21 @@ class Worker:
         import optuna
 
         try:
-            set_user_attrs(self.rdb, trial._trial_id, attrs)
+            self.res.call("set_user_attrs", set_user_attrs, self.rdb, trial._trial_id, attrs)
             if state == optuna.trial.TrialState.COMPLETE:
-                self.study.tell(trial, value)
+                self.res.call("tell", self.study.tell, trial, value)
             else:
-                self.study.tell(trial, state=state)
+                self.res.call("tell", self.study.tell, trial, state=state)
         except optuna.exceptions.UpdateFinishedTrialError:
             # Our heartbeat lapsed (e.g. storage unreachable) and another process
-            # failed and re-queued the trial: its retry carries on.
+            # failed and re-queued the trial: its retry carries on (from the resume state).
             log.warning("trial %d was failed by another process meanwhile; result discarded", trial.number)
             return
+        if self._resume_file is not None:  # finished for good: nothing will resume it
+            try:
+                self._resume_file.unlink()
+            except FileNotFoundError:
+                pass
         if state == optuna.trial.TrialState.COMPLETE:
             self.summary.completed += 1
         elif state == optuna.trial.TrialState.PRUNED:
@@ -615,22 +581,13 @@ class Worker:
             self.summary.failed += 1
 
     def _record(self, trial, job: dict[str, Any], outcome, exitcode: int | None, last_epoch: int, stopped: bool) -> None:
-        import optuna
         from optuna.trial import TrialState
-
-        from pepland_hpo.hpo.queue import handback, set_user_attrs
 
         number = trial.number
         if stopped and (outcome is None or outcome[0] != "result"):
-            # Graceful stop: not the trial's fault. Mark the attempt and queue a copy.
-            try:
-                set_user_attrs(self.rdb, trial._trial_id,
-                               {"failure_reason": "interrupted", "requeued": True, "epochs_run": last_epoch})
-                self.study.tell(trial, state=TrialState.FAIL)
-                handback(self.study, self.rdb.get_trial(trial._trial_id), "worker stopped")
-                self.summary.handed_back += 1
-            except optuna.exceptions.UpdateFinishedTrialError:
-                pass
+            # Graceful stop: not the trial's fault. Fail the attempt and queue a copy (one
+            # transaction); the copy resumes from the last saved epoch.
+            self.res.call("handback", self._try_handback_strict, trial._trial_id, "worker stopped", last_epoch)
             return
         if outcome is None:
             if exitcode is not None and exitcode < 0:
@@ -641,12 +598,26 @@ class Worker:
             self._finish(trial, TrialState.FAIL, None, {"failure_reason": reason, "epochs_run": last_epoch})
             return
         kind = outcome[0]
+        if kind != "failure":
+            self._os_errors.clear()
         if kind == "pruned":
             log.info("trial %d pruned at epoch %d", number, outcome[1])
             self._finish(trial, TrialState.PRUNED, None, {"epochs_run": int(outcome[1])})
         elif kind == "failure":
-            log.warning("trial %d failed: %s\n%s", number, outcome[1], outcome[2])
-            self._finish(trial, TrialState.FAIL, None, {"failure_reason": outcome[1], "epochs_run": last_epoch})
+            reason, env = outcome[1], (outcome[3] if len(outcome) > 3 else "")
+            log.warning("trial %d failed: %s\n%s", number, reason, outcome[2])
+            # the same OS error (type and errno, whatever the path) trial after trial: the machine
+            self._os_errors = self._os_errors + [env] if env.startswith("os:") else []
+            streak = len(self._os_errors) >= ENV_STREAK and len(set(self._os_errors[-ENV_STREAK:])) == 1
+            if env == "environment" or streak:
+                # The machine, not the trial: put it back for a worker where it can run, and stop.
+                self.res.call("handback", self._try_handback_strict, trial._trial_id,
+                              f"environment: {reason}", last_epoch, f"environment: {reason}")
+                why = "the environment" if env == "environment" else f"{ENV_STREAK} identical OS errors in a row"
+                self._stop_after = EnvironmentFailure(f"trial {number} failed because of {why}: {reason}; "
+                                                      "the trial is back in the queue")
+                return
+            self._finish(trial, TrialState.FAIL, None, {"failure_reason": reason, "epochs_run": last_epoch})
         elif kind == "user_error":
             # A setting the training layer refuses: the trial's fault, reported plainly.
             log.warning("trial %d: %s", number, outcome[1])
@@ -654,6 +625,14 @@ class Worker:
                          {"failure_reason": f"error: UserInputError: {outcome[1]}", "epochs_run": last_epoch})
         elif kind == "result":
             self._record_result(trial, job, outcome[1])
+
+    def _try_handback_strict(self, trial_id: int, reason: str, last_epoch: int,
+                             failure_reason: str = "interrupted") -> None:
+        """Hand back through the retrying wrapper: storage errors propagate so it can retry them."""
+        from pepland_hpo.hpo.queue import handback
+
+        if handback(self.rdb, trial_id, reason, {"epochs_run": last_epoch, "failure_reason": failure_reason}):
+            self.summary.handed_back += 1
 
     def _record_result(self, trial, job: dict[str, Any], res: dict[str, Any]) -> None:
         from optuna.trial import TrialState
@@ -683,6 +662,8 @@ class Worker:
                 attrs.update(self._upload_checkpoint(trial, checkpoint))
             except Exception as exc:  # noqa: BLE001 - a full disk must not lose the result
                 log.warning("trial %d: checkpoint upload failed: %s", trial.number, exc)
+                if is_environmental(exc):  # record the result, then stop before the next trial fails too
+                    self._stop_after = EnvironmentFailure(f"artifact folder {artifacts_dir()}: {exc}")
         value = res.get("best_value")
         if value is None or not math.isfinite(float(value)):
             attrs["failure_reason"] = (
@@ -717,24 +698,29 @@ def run_worker(
     poll_s: float | None = None,
     threads: int | None = None,
     log_to_stderr: bool = True,
+    outage_s: float | None = None,
 ) -> WorkerSummary:
     """Run queued trials of ``study_name`` until none is left (or ``n_trials`` ran, or SIGTERM/Ctrl-C).
 
     ``gpu``: an index, ``"cpu"`` or ``"auto"``. ``wait``: when the queue is
     empty but trials still run elsewhere, keep polling (their worker may die
     and they come back as retries). ``threads``: torch threads per trial.
+    ``outage_s``: how long storage calls are retried through an outage
+    (default ``PEPLAND_HPO_STORAGE_OUTAGE_S`` or 300 s); past it, or on a full
+    disk or a vanished database, :class:`.resilient.WorkerMustStop` is raised
+    after the child is stopped (exit code 3 from the command line).
     """
     saved_cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
     handlers: list[logging.Handler] = []
     try:
-        worker = Worker(storage_url, study_name, gpu, n_trials, worker_name, wait, poll_s, threads)
-        handlers = _setup_logging(worker.name)
+        worker = Worker(storage_url, study_name, gpu, n_trials, worker_name, wait, poll_s, threads, outage_s)
+        handlers = setup_logging(worker.name)
         if not log_to_stderr:
             handlers[1].setLevel(logging.CRITICAL)
         worker.load()
         return worker.run()
     finally:
-        _teardown_logging(handlers)
+        teardown_logging(handlers)
         if saved_cvd is None:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:
@@ -751,13 +737,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--storage-outage-s", type=float, default=None)
     args = parser.parse_args(argv)
     try:
         summary = run_worker(args.storage or os.environ.get("PEPLAND_HPO_STORAGE"), args.study, args.gpu,
-                             args.n_trials, worker_name=args.name, wait=not args.no_wait, threads=args.threads)
+                             args.n_trials, worker_name=args.name, wait=not args.no_wait, threads=args.threads,
+                             outage_s=args.storage_outage_s)
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WorkerMustStop as exc:
+        print(f"error: worker stopped: {exc}", file=sys.stderr)
+        return exc.exit_code
     print(summary, flush=True)
     return 0
 

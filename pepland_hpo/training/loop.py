@@ -36,6 +36,7 @@ from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.device import synchronize
 from pepland_hpo.training.errors import NonFiniteLoss
 from pepland_hpo.training.metrics import check_metric, check_task, compute_metrics, is_better, metric_direction
+from pepland_hpo.training.resume import ResumePoint, loader_generator
 from pepland_hpo.training.seeding import worker_init_fn
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,7 @@ def train_supervised(
     on_epoch: EpochCallback | None = None,
     progress: bool = False,
     num_workers: int = 0,
+    resume: ResumePoint | None = None,
 ) -> TrainResult:
     """Train with AdamW, select the best epoch on ``metric`` over ``valid``.
 
@@ -343,6 +345,9 @@ def train_supervised(
     * ``on_epoch(epoch, metrics)`` after each epoch with the validation metrics,
       ``loss`` (validation), ``train_loss``, ``epoch_seconds`` and
       ``non_finite_steps``; its exceptions propagate.
+    * ``resume``: continue from its saved state when there is one (the saved
+      epochs are replayed through ``on_epoch`` first, so a study sees them
+      again) and save the state every ``resume.every`` epochs.
 
     On return the model holds the best epoch's weights.
     """
@@ -380,11 +385,30 @@ def train_supervised(
     since_best = 0
     stopped_early = False
 
+    start_epoch = 1
+    # everything with a state_dict that shapes the rest of the run (add an LR scheduler here)
+    stateful = {"model": model, "optimizer": optimizer, "grad_scaler": grad_scaler}
+    if resume is not None:
+        saved = resume.load(stateful, loader_generator(train_loader), device)
+        if saved is not None:
+            start_epoch = int(saved["epoch"]) + 1
+            history, epoch_seconds = list(saved["history"]), list(saved["epoch_seconds"])
+            best_value, best_epoch = float(saved["best_value"]), int(saved["best_epoch"])
+            best_metrics = dict(saved["best_metrics"])
+            best_state, since_best = dict(saved["best_state"]), int(saved["since_best"])
+            non_finite, overflow = int(saved["non_finite"]), int(saved["overflow"])
+            if cfg.patience and since_best >= cfg.patience:  # it had stopped early right there
+                start_epoch, stopped_early = cfg.epochs + 1, int(saved["epoch"]) < cfg.epochs
+            for row in history:  # the study sees the earlier epochs again (pruning, curves)
+                if on_epoch is not None:
+                    on_epoch(int(row["epoch"]), {k: v for k, v in row.items()
+                                                 if k not in ("epoch", "train_seconds", "skipped_steps")})
+
     with _progress(progress) as bar:
         bar_task = None
         if bar is not None:
             bar_task = bar.add_task("epoch", total=len(train_loader), info="")
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(start_epoch, cfg.epochs + 1):
             start = time.perf_counter()
             model.train()
             loss_sum, loss_count, epoch_skipped = 0.0, 0, 0
@@ -465,6 +489,14 @@ def train_supervised(
                             "skipped_steps": float(epoch_skipped), **report})
             if bar is not None:
                 bar.update(bar_task, info=f"train_loss {train_loss:.4f}  {metric} {value:.4f}")
+            if resume is not None and resume.due(epoch, cfg.epochs):
+                # saved before the epoch is reported: an epoch the study has seen is never lost
+                resume.save(epoch, stateful,
+                            {"epoch": epoch, "history": history, "epoch_seconds": epoch_seconds,
+                             "best_value": best_value, "best_epoch": best_epoch, "best_metrics": best_metrics,
+                             "best_state": best_state, "since_best": since_best, "non_finite": non_finite,
+                             "overflow": overflow},
+                            loader_generator(train_loader))
             if on_epoch is not None:
                 on_epoch(epoch, dict(report))  # exceptions (e.g. optuna.TrialPruned) propagate
             if cfg.patience and since_best >= cfg.patience:

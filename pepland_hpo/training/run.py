@@ -361,8 +361,11 @@ def _config_digest(cfg: ExperimentConfig, content_hash: str) -> str:
 
 
 def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
-                   progress: bool = False) -> ExperimentResult:
-    """Run one experiment; see the module docstring. ``on_epoch`` exceptions propagate."""
+                   progress: bool = False, resume=None) -> ExperimentResult:
+    """Run one experiment; see the module docstring. ``on_epoch`` exceptions propagate.
+
+    ``resume``: a :class:`~pepland_hpo.training.resume.ResumePoint` (the worker passes one).
+    """
     from pepland_hpo.models import build_model, count_parameters
     from pepland_hpo.models.variants import variant_model_config, variant_needs_pretraining
 
@@ -419,7 +422,7 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
             log.warning("the validation split holds one class only: %s is undefined (nan) every epoch; "
                         "use a stratified split or more data", metric)
     result = train_supervised(model, train_ds, valid_ds, task, metric, train_cfg, device,
-                              on_epoch=on_epoch, progress=progress)
+                              on_epoch=on_epoch, progress=progress, resume=resume)
 
     test_metrics: dict[str, float] = {}
     if len(split.test):

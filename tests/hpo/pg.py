@@ -93,7 +93,7 @@ class PrivatePostgres:
         ])
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed: {res.stderr[-2000:]}")
-        opts = (
+        self._opts = opts = (
             f"-k {sock} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
             f"-c synchronous_commit=off -c full_page_writes=off -c max_connections={self.max_connections}"
         )
@@ -105,6 +105,18 @@ class PrivatePostgres:
         self.started = True
         self._create_db(DB_NAME)
         return self
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (a database restart as an operator does it)."""
+        res = self._as_owner(["pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"])
+        if res.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {res.stderr[-1000:]}")
+
+    def resume(self) -> None:
+        res = self._as_owner(["pg_ctl", "-D", str(self.base / "data"), "-o", self._opts, "-l",
+                              str(self.base / "log"), "-w", "-t", "60", "start"])
+        if res.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {res.stderr[-1000:]}")
 
     def _create_db(self, name: str) -> None:
         import psycopg

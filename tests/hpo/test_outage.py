@@ -1,0 +1,251 @@
+"""The storage fails under a running worker: a database restart, an outage past the bound, full disks, a deleted file.
+
+Real servers, real filesystems, real signals: PostgreSQL is stopped and
+started with ``pg_ctl``, full disks are small tmpfs mounts (the tests run as
+root; where mounting is impossible they say so and skip).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from pepland_hpo.hpo.create import create_study_from_spec
+from pepland_hpo.hpo.resilient import EnvironmentFailure
+from pepland_hpo.hpo.spec import build_ablation_spec
+from pepland_hpo.hpo.storage import open_storage
+from pepland_hpo.hpo.worker import main as worker_main
+from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.paths import logs_dir
+
+REPO = Path(__file__).resolve().parents[2]
+ABLATION = REPO / "studies" / "ablation.yaml"
+
+
+def _ablation(url, data, seeds, settings, name="ab"):
+    spec = build_ablation_spec(ABLATION, data=str(data), variants=["gcn"], seeds=list(seeds),
+                               settings=dict(settings), name=name, validate=False)
+    spec.split = {"kind": "stratified", "fractions": [0.5, 0.25, 0.25], "seed": 0}
+    create_study_from_spec(url, spec)
+
+
+def _set_fault(url, fault):
+    storage = open_storage(url)
+    sid = storage.get_study_id_from_name("ab")
+    spec = storage.get_study_user_attrs(sid)["spec"]
+    spec["settings"]["fault"] = fault
+    storage.set_study_user_attr(sid, "spec", spec)
+    storage.engine.dispose()
+
+
+def _worker_main(url, name, outage_s):
+    os.environ["PEPLAND_HPO_STORAGE"] = url  # as the command line gets it, never in argv
+    sys.exit(worker_main(["--study", "ab", "--name", name, "--storage-outage-s", str(outage_s)]))
+
+
+def _start(url, name, outage_s):
+    """The worker's command-line entry point in a forked process (imports done: it starts at once)."""
+    proc = mp.get_context("fork").Process(target=_worker_main, args=(url, name, outage_s))
+    proc.start()
+    return proc
+
+
+def _finish(proc, timeout: float) -> tuple[int | None, str]:
+    """Wait for the worker; its exit code and its log (what an operator reads)."""
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        raise AssertionError(f"worker still running after {timeout}s")
+    return proc.exitcode, "\n".join(p.read_text() for p in logs_dir().glob("worker-*.log"))
+
+
+def _stop_line(log: str) -> str:
+    (line,) = [line for line in log.splitlines() if " stops: " in line]
+    return line
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _running_with_epochs(url, hpo):
+    study = optuna.load_study(study_name="ab", storage=open_storage(url))
+    hpo.wait_for(lambda: any(t.state == TrialState.RUNNING and t.intermediate_values for t in study.get_trials()),
+                 timeout=120, interval=0.1)
+    return study
+
+
+def _each_pair_complete_once(study, seeds):
+    done = Counter(t.user_attrs["seed"] for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    assert set(done) == set(seeds) and set(done.values()) == {1}, done
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size)``: a fresh tmpfs of that size (e.g. "4m"), unmounted afterwards."""
+    mounted: list[Path] = []
+
+    def _mount(size: str, where: Path | None = None) -> Path:
+        where = where or tmp_path / f"fs{len(mounted)}"
+        where.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {res.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield _mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the filesystem of ``folder`` to the last byte, as another program would."""
+    filler = folder / "filler"
+    try:
+        with open(filler, "wb") as fh:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    except OSError:  # ENOSPC: full, as wanted
+        pass
+    return filler
+
+
+# --------------------------------------------------------------------------- PostgreSQL restarts
+
+
+@pytest.mark.postgres
+def test_postgres_down_8s_mid_trial_worker_finishes(pg_server, pg_url, cpp, hpo):
+    _ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "5", "fault": "sleep:5"})
+    proc = _start(pg_url, "w", outage_s=60)
+    try:
+        study = _running_with_epochs(pg_url, hpo)
+        kids = _children(proc.pid)
+        pg_server.pause()
+        time.sleep(8)
+    finally:
+        pg_server.resume()
+    code, out = _finish(proc, 120)
+    assert code == 0, out
+    assert "storage unreachable" in out and "reachable again" in out
+    _each_pair_complete_once(study, [0, 1])
+    assert not [t for t in study.get_trials() if t.state == TrialState.FAIL]  # it finished its own trial
+    assert kids and not [k for k in kids if _alive(k)]
+
+
+@pytest.mark.postgres
+def test_postgres_down_past_the_bound_worker_exits_nonzero_and_trial_is_retried(pg_server, pg_url, cpp, hpo):
+    _ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "4", "fault": "sleep:30"})
+    bound = 4
+    proc = _start(pg_url, "w", outage_s=bound)
+    try:
+        _running_with_epochs(pg_url, hpo)
+        kids = _children(proc.pid)
+        pg_server.pause()
+        t0 = time.monotonic()
+        code, out = _finish(proc, bound + 30)
+        elapsed = time.monotonic() - t0
+    finally:
+        pg_server.resume()
+    assert code == 3, out
+    assert elapsed < bound + 20, elapsed
+    assert "storage unreachable" in _stop_line(out)
+    assert kids and not [k for k in kids if _alive(k)]
+    # the trial was left RUNNING; the next worker (same machine, dead process) retries it at once
+    _set_fault(pg_url, "sleep:0.1")
+    summary = run_worker(pg_url, "ab", gpu="cpu", worker_name="later")
+    assert summary.reaped == 1
+    study = optuna.load_study(study_name="ab", storage=open_storage(pg_url))
+    _each_pair_complete_once(study, [0, 1])
+    (lost,) = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert lost.user_attrs["failure_reason"].startswith("crashed: worker lost") and lost.user_attrs["requeued"]
+
+
+# --------------------------------------------------------------------------- SQLite file trouble
+
+
+def test_sqlite_disk_fills_mid_trial_no_hang(tmpfs, cpp, hpo):
+    folder = tmpfs("8m")
+    url = f"sqlite:///{folder / 'pepland.db'}"
+    _ablation(url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "10", "fault": "sleep:10"})
+    proc = _start(url, "w", outage_s=60)
+    study = _running_with_epochs(url, hpo)
+    kids = _children(proc.pid)
+    filler = _fill(folder)
+    code, out = _finish(proc, 90)  # no hang: the worker ends on its own
+    assert code == 3, out
+    assert "database or disk is full" in _stop_line(out)
+    assert kids and not [k for k in kids if _alive(k)]
+    filler.unlink()
+    # nothing lost: the next worker finishes both pairs
+    _set_fault(url, "sleep:0.1")
+    run_worker(url, "ab", gpu="cpu", worker_name="later")
+    _each_pair_complete_once(study, [0, 1])
+
+
+def test_deleted_sqlite_file_stops_the_worker(sqlite_url, storage_home, cpp, hpo):
+    _ablation(sqlite_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "10", "fault": "sleep:20"})
+    proc = _start(sqlite_url, "w", outage_s=60)
+    _running_with_epochs(sqlite_url, hpo)
+    for path in storage_home.glob("pepland.db*"):
+        path.unlink()
+    code, out = _finish(proc, 30)
+    assert code == 3, out
+    assert "was deleted" in _stop_line(out)
+
+
+def test_disk_full_in_checkpoint_folder_stops_worker_queue_intact(sqlite_url, storage_home, tmpfs, cpp, hpo):
+    _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
+    _fill(tmpfs("256k", storage_home / "tmp"))  # where trials write their checkpoints
+    with pytest.raises(EnvironmentFailure, match="No space left"):
+        run_worker(sqlite_url, "ab", gpu="cpu", worker_name="full")
+    study = optuna.load_study(study_name="ab", storage=open_storage(sqlite_url))
+    trials = study.get_trials()
+    attempted = [t for t in trials if t.state == TrialState.FAIL]
+    assert 1 <= len(attempted) <= 3
+    assert all(t.user_attrs["requeued"] for t in attempted)  # handed back, not failed for good
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 4  # every pair still queued
+
+
+def test_three_identical_os_errors_stop_the_worker(sqlite_url, storage_home, cpp, hpo):
+    """Not a full disk but the same OS error trial after trial (the checkpoint folder is a file)."""
+    _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
+    storage_home.mkdir(parents=True, exist_ok=True)
+    (storage_home / "tmp").write_text("not a folder")
+    with pytest.raises(EnvironmentFailure, match="3 identical OS errors"):
+        run_worker(sqlite_url, "ab", gpu="cpu", worker_name="broken")
+    study = optuna.load_study(study_name="ab", storage=open_storage(sqlite_url))
+    failed = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert len(failed) == 3
+    assert [t.user_attrs.get("requeued", False) for t in failed] == [False, False, True]  # the third goes back
+    assert sum(t.state == TrialState.WAITING for t in study.get_trials()) == 2

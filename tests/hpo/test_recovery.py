@@ -1,0 +1,143 @@
+"""Recovery of lost trials: one-transaction reaping, retries first, and retries that resume from the last epoch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from pepland_hpo.hpo import queue
+from pepland_hpo.hpo.create import create_study_from_spec
+from pepland_hpo.hpo.spec import build_ablation_spec
+from pepland_hpo.hpo.storage import open_storage
+from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.paths import storage_root
+
+REPO = Path(__file__).resolve().parents[2]
+ABLATION = REPO / "studies" / "ablation.yaml"
+
+
+def _ablation(url, data, seeds, settings, name="ab"):
+    spec = build_ablation_spec(ABLATION, data=str(data), variants=["gcn"], seeds=list(seeds),
+                               settings=dict(settings), name=name, validate=False)
+    spec.split = {"kind": "stratified", "fractions": [0.5, 0.25, 0.25], "seed": 0}
+    create_study_from_spec(url, spec)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _claim_as_dead_local_worker(rdb, study) -> int:
+    trial_id = queue.claim_waiting(rdb, study._study_id)
+    queue.set_user_attrs(rdb, trial_id, {"host": socket.gethostname(), "worker_pid": _dead_pid()})
+    return trial_id
+
+
+def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
+    """A kill between failing a lost trial and queueing its retry (simulated: an exception there)."""
+    _ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "fault": "sleep:0.05"})
+    rdb = open_storage(sqlite_url)
+    study = optuna.load_study(study_name="ab", storage=rdb)
+    lost = _claim_as_dead_local_worker(rdb, study)
+
+    def killed_here(*_a, **_k):
+        raise RuntimeError("worker killed between the two steps")
+
+    with monkeypatch.context() as m:
+        m.setattr(queue, "_read_attrs", killed_here)  # runs after RUNNING → FAIL, before the retry insert
+        with pytest.raises(RuntimeError, match="between the two steps"):
+            queue.reap_dead_local(study, rdb, socket.gethostname(), max_retries=2)
+    # all or nothing: the trial is still RUNNING, so the next reaper sees it again
+    assert rdb.get_trial(lost).state == TrialState.RUNNING
+    assert len(rdb.get_all_trials(study._study_id)) == 3
+
+    assert queue.reap_dead_local(study, rdb, socket.gethostname(), max_retries=2) == [0]
+    assert queue.reap_dead_local(study, rdb, socket.gethostname(), max_retries=2) == []  # done once only
+    trials = rdb.get_all_trials(study._study_id)
+    failed = rdb.get_trial(lost)
+    assert failed.state == TrialState.FAIL and failed.user_attrs["requeued"] is True
+    assert failed.user_attrs["failure_reason"].startswith("crashed: worker lost")
+    (retry,) = [t for t in trials if t.user_attrs.get("requeued_from") == failed.number]
+    assert retry.state == TrialState.WAITING and retry.params == failed.params
+    assert retry.system_attrs["retry_history"] == [failed.number]
+    # the retry is claimed before the older fresh trials
+    assert queue.claim_waiting(rdb, study._study_id) == retry._trial_id
+    # the fresh ones still run (the retry is RUNNING under our manual claim)
+    summary = run_worker(sqlite_url, "ab", gpu="cpu", worker_name="after", wait=False)
+    assert summary.completed == 2
+    done = {t.params["seed"] for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert done == {1, 2}
+    # the retry is the same pair (queued trials carry their pair as Optuna's fixed params)
+    assert retry.system_attrs["fixed_params"] == failed.system_attrs["fixed_params"]
+    assert retry.system_attrs["fixed_params"]["seed"] == 0
+
+
+def test_sigkill_at_epoch_5_of_8_resumes_with_the_same_result(sqlite_url, cpp, hpo):
+    settings = {**hpo.TINY, "epochs": "8", "checkpoint_every": "1"}
+    data = cpp(160)
+    _ablation(sqlite_url, data, [0], settings, name="ab")
+    _ablation(sqlite_url, data, [0], settings, name="ref")
+    env = {**os.environ, "PEPLAND_HPO_STORAGE": sqlite_url}
+    victim = subprocess.Popen([sys.executable, "-m", "pepland_hpo.hpo.worker", "--study", "ab", "--name", "victim",
+                               "--threads", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rdb = open_storage(sqlite_url)
+    study = optuna.load_study(study_name="ab", storage=rdb)
+    try:
+        hpo.wait_for(lambda: len(study.get_trials()[0].intermediate_values) >= 5, timeout=180, interval=0.05)
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.kill()
+        victim.wait()
+    reported = len(study.get_trials()[0].intermediate_values)
+    assert reported < 8, "the trial finished before the kill; make its epochs slower"
+    resume_dir = storage_root() / "resume" / "ab"
+    assert list(resume_dir.glob("trial-0.pt"))  # what the retry will continue from
+
+    summary = run_worker(sqlite_url, "ab", gpu="cpu", worker_name="rescuer", threads=1)
+    assert summary.reaped == 1 and summary.completed == 1  # same host, dead pid: no grace period to wait
+    lost, retry = study.get_trials()
+    assert lost.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
+    assert 5 <= retry.user_attrs["resumed_from_epoch"] <= reported
+    assert sorted(retry.intermediate_values) == list(range(1, 9))  # earlier epochs reported again
+    assert not list(resume_dir.glob("*.pt"))  # removed once finished
+
+    run_worker(sqlite_url, "ref", gpu="cpu", worker_name="reference", threads=1)
+    (ref,) = optuna.load_study(study_name="ref", storage=rdb).get_trials()
+    assert "resumed_from_epoch" not in ref.user_attrs
+    assert retry.value == ref.value
+    assert retry.intermediate_values == ref.intermediate_values
+    for key in ("best_epoch", "val_metrics", "test_metrics", "param_count"):
+        assert retry.user_attrs[key] == ref.user_attrs[key], key
+
+
+def test_retry_of_a_dead_worker_runs_at_once_on_a_busy_worker_timer(sqlite_url, cpp, hpo):
+    """A worker mid-trial reaps a dead local worker's trial from its poll loop, and runs the retry next."""
+    _ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "epochs": "4", "fault": "sleep:5"})
+    rdb = open_storage(sqlite_url)
+    study = optuna.load_study(study_name="ab", storage=rdb)
+    (busy,) = hpo.start_workers(1, sqlite_url, "ab", prefix="busy")
+    hpo.wait_for(lambda: [t for t in study.get_trials() if t.state == TrialState.RUNNING], timeout=60, interval=0.1)
+    (own,) = [t for t in study.get_trials() if t.state == TrialState.RUNNING]
+    lost = _claim_as_dead_local_worker(rdb, study)  # a worker that died right after claiming
+    t0 = time.monotonic()
+    hpo.wait_for(lambda: rdb.get_trial(lost).state == TrialState.FAIL, timeout=60, interval=0.1)
+    reaped_after = time.monotonic() - t0
+    assert rdb.get_trial(own._trial_id).state == TrialState.RUNNING  # reaped while its own trial trained
+    assert reaped_after < 5  # the timer (1 s here), not the 10 s grace period
+    assert hpo.join_all([busy], timeout=120) == [0]
+    trials = study.get_trials()
+    (retry,) = [t for t in trials if t.user_attrs.get("requeued_from") == rdb.get_trial(lost).number]
+    # the retry ran before the fresh trial that was queued before it
+    (fresh,) = [t for t in trials if t.number not in (own.number, retry.number) and t.state == TrialState.COMPLETE]
+    assert retry.state == TrialState.COMPLETE and retry.datetime_start < fresh.datetime_start
