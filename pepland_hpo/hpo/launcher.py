@@ -7,7 +7,8 @@ The storage URL travels in the environment, never on the command line where
 (GPU 0, slot 1). Ctrl-C / SIGTERM is passed on as SIGTERM: each worker hands
 its running trial back to the queue and exits 0. A worker that crashes
 (killed, out of memory) is restarted a few times; one that exits 2 (bad
-input) is not.
+input) or 3 (its environment failed: disk full, database gone or unreachable
+past the outage bound) is not, since a restart would only hit the same wall.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.storage import SQLITE_MAX_WORKERS, is_sqlite, mask_text, mask_url, resolve_url
 
 MAX_RESTARTS = 3
+NO_RESTART_CODES = (0, 2, 3)  # done, bad input, environment failed
 STOP_GRACE_S = 60.0
 
 
@@ -118,7 +120,7 @@ def launch(
                 if rc is None:
                     alive += 1
                     continue
-                if rc not in (0, 2) and slot.restarts < MAX_RESTARTS:
+                if rc not in NO_RESTART_CODES and slot.restarts < MAX_RESTARTS:
                     slot.restarts += 1
                     with lock:
                         print(f"[launch] {slot.label} exited with {rc}; restart {slot.restarts}/{MAX_RESTARTS}", flush=True)
