@@ -371,19 +371,39 @@ def pretrain(
         None, "--set", help="e.g. --set temperature=0.07 --set pretrain_method=moco --set precision=bf16"
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    nproc: int = typer.Option(
+        1, "--nproc", help="Data-parallel processes on this machine (one per GPU; gloo on CPU). "
+        "pretrain_batch_size stays the global batch. Ignored under torchrun."
+    ),
+    checkpoint_every: int = typer.Option(
+        0, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: never)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of the same run."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", envvar="PEPLAND_HPO_DDP_TIMEOUT",
+        help="Seconds a collective may wait for the other processes before the job fails (default 600).",
+    ),
 ) -> None:
     """Contrastively pretrain an encoder, or reuse the stored one with the same key.
 
-    The encoder is stored under storage/artifacts/pretrained/ keyed by encoder
-    configuration, corpus and pretraining settings; trials with the same key reuse it.
+    The encoder is stored under storage/artifacts/pretrained/<key>.pt, keyed by encoder
+    configuration, corpus and pretraining settings; trials with the same key reuse it
+    (or name it: `--set pretrained=KEY`). Several machines: run this command under
+    `torchrun` (see the README).
+
+    Example: `pepland-hpo pretrain --data corpus.csv --nproc 4 --checkpoint-every 500 --set precision=bf16`
     """
     from pepland_hpo.training.pretrain import pretrain_file
 
-    result = pretrain_file(data, variant=variant, settings=parse_settings(settings), device=device, progress=True)
-    state = "reused" if result["reused"] else "pretrained"
+    result = pretrain_file(data, variant=variant, settings=parse_settings(settings), device=device, progress=True,
+                           nproc=nproc, checkpoint_every=checkpoint_every, resume=resume, timeout_s=timeout)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 speaks for the job
+    state = "reused" if result["reused"] else f"pretrained by {result['nproc']} process(es)"
     losses = ", ".join(f"{x:.3f}" for x in result["loss_per_epoch"])
-    console.print(f"encoder {state}: key {result['key'][:12]} -> {result['path']}")
+    console.print(f"encoder {state}: key {result['key']} -> {result['path']}")
     console.print(f"loss per epoch: {losses}; non-finite steps skipped: {result['non_finite_steps']}")
+    console.print(f"use it in a study: [cyan]--set pretrained={result['key']}[/]")
 
 
 # --------------------------------------------------------------------------- data

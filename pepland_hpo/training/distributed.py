@@ -186,7 +186,7 @@ def wrap_ddp(module: nn.Module, ctx: DistContext) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=True)
+    return DistributedDataParallel(module, device_ids=ids)  # buffers are synced by default
 
 
 # --------------------------------------------------------------------------- launching

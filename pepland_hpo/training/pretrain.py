@@ -234,7 +234,7 @@ def pretrain_encoder(
     on_epoch: Callable[[int, float], None] | None = None,
     dist_ctx=None,
     checkpointer=None,
-    on_step: Callable[[int], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> PretrainResult:
     """Contrastive pretraining of ``encoder_model.encoder`` on ``corpus_dataset``.
 
@@ -251,7 +251,8 @@ def pretrain_encoder(
     encodes its strided share; embeddings are all-gathered, so the loss and the
     gradient are those of the whole batch. ``checkpointer``
     (:class:`~pepland_hpo.training.pretrain_checkpoint.Checkpointer`) saves
-    every N steps and resumes. ``on_step(step)`` runs after each step.
+    every N steps and resumes. ``on_step(step, loss)`` runs after each step
+    (``loss`` NaN for a skipped one).
     """
     from pepland_hpo.training.seeding import seed_everything
 
@@ -367,7 +368,7 @@ def pretrain_encoder(
             if checkpointer is not None:
                 checkpointer.after_step(pos, model, objective, optimizer, scaler, dist_ctx, device)
             if on_step is not None:
-                on_step(pos.step)
+                on_step(pos.step, step_losses[-1] if ok else float("nan"))
         epoch_loss = float(np.mean(step_losses)) if step_losses else float("nan")
         losses.append(epoch_loss)
         if progress:
@@ -471,6 +472,7 @@ def pretrain_or_reuse(
     store_dir: str | os.PathLike | None = None,
     progress: bool = False,
     build: Callable[[Any], nn.Module] | None = None,
+    train_now: Callable[[str, Path], None] | None = None,
 ) -> dict[str, Any]:
     """The pretrained encoder for this (encoder config, corpus, settings): from the store, or pretrained now.
 
@@ -479,6 +481,8 @@ def pretrain_or_reuse(
     by another worker while this one waited on the lock); the loss curve and
     skip count are then the stored ones. ``build`` (default
     ``pepland_hpo.models.build_model``) turns ``model_config`` into a model.
+    ``train_now(key, path)``, when given, replaces the in-process run: it
+    must write the artifact to ``path`` (the lock is held meanwhile).
     Raises ``NonFiniteLoss`` (nothing is stored) when pretraining diverges.
     """
     settings = pretrain_settings(cfg)
@@ -502,28 +506,13 @@ def pretrain_or_reuse(
     with _file_lock(folder / f"{key}.lock"):
         if path.exists():  # another worker finished it while we waited
             return _reused(load_pretrained_artifact(path))
-        if build is None:
-            from pepland_hpo.models import build_model as build
-        if hasattr(model_config, "to_dict"):
-            mc = model_config
-        else:
-            from pepland_hpo.models.config import ModelConfig
-
-            mc = ModelConfig.from_dict(dict(model_config))
+        if train_now is not None:  # e.g. data-parallel ranks, which write the artifact themselves
+            train_now(key, path)
+            return {**_reused(load_pretrained_artifact(path)), "reused": False}
         torch.manual_seed(cfg.seed)  # same key -> same initial weights
-        model = build(mc)
+        model = build_encoder_model(model_config, build)
         result = pretrain_encoder(model, corpus_dataset, cfg, device, progress=progress)
-        payload = {
-            "state_dict": result.state_dict,
-            "loss_per_epoch": [float(x) for x in result.loss_per_epoch],
-            "non_finite_steps": int(result.non_finite_steps),
-            "key": key,
-            "settings_json": json.dumps(settings, sort_keys=True),
-            "model_config_json": json.dumps(_config_dict(model_config), sort_keys=True, default=str),
-            "corpus_hash": str(corpus_hash),
-            "corpus_size": int(len(corpus_dataset)),
-        }
-        atomic_torch_save(payload, path)
+        save_pretrained_artifact(path, result, key, settings, model_config, corpus_hash, len(corpus_dataset))
     return {
         "state_dict": result.state_dict,
         "key": key,
@@ -532,6 +521,32 @@ def pretrain_or_reuse(
         "non_finite_steps": int(result.non_finite_steps),
         "path": str(path),
     }
+
+
+def build_encoder_model(model_config, build: Callable[[Any], nn.Module] | None = None) -> nn.Module:
+    if build is None:
+        from pepland_hpo.models import build_model as build
+    if hasattr(model_config, "to_dict"):
+        return build(model_config)
+    from pepland_hpo.models.config import ModelConfig
+
+    return build(ModelConfig.from_dict(dict(model_config)))
+
+
+def save_pretrained_artifact(path, result: PretrainResult, key: str, settings: dict, model_config,
+                             corpus_hash: str, corpus_size: int) -> Path:
+    """The content-addressed artifact ``<key>.pt`` (atomic write)."""
+    payload = {
+        "state_dict": result.state_dict,
+        "loss_per_epoch": [float(x) for x in result.loss_per_epoch],
+        "non_finite_steps": int(result.non_finite_steps),
+        "key": key,
+        "settings_json": json.dumps(settings, sort_keys=True),
+        "model_config_json": json.dumps(_config_dict(model_config), sort_keys=True, default=str),
+        "corpus_hash": str(corpus_hash),
+        "corpus_size": int(corpus_size),
+    }
+    return atomic_torch_save(payload, path)
 
 
 def loss_is_finite(values: Sequence[float]) -> bool:
@@ -544,21 +559,15 @@ def pretrain_file(
     settings: dict[str, Any] | None = None,
     device: str = "auto",
     progress: bool = False,
+    **job: Any,
 ) -> dict[str, Any]:
     """`pepland-hpo pretrain`: pretrain a variant's encoder on a user corpus, or reuse the stored one.
 
     The result is the same content-addressed artifact a study's `full` trials look
     up, so pretraining ahead of a study saves every worker that work later.
+    ``job`` takes ``nproc``, ``checkpoint_every``, ``resume``, ``timeout_s``
+    (see :func:`pepland_hpo.training.pretrain_job.run_pretraining`).
     """
-    from pepland_hpo.models.variants import variant_model_config
-    from pepland_hpo.training.device import resolve_device
-    from pepland_hpo.training.run import split_settings_overrides
+    from pepland_hpo.training.pretrain_job import run_pretraining
 
-    model_over, train_over = split_settings_overrides(settings or {})
-    model_config = variant_model_config(variant, **model_over)
-    cfg = TrainConfig.from_dict(train_over)
-    corpus = corpus_from_file(data, progress=progress)
-    result = pretrain_or_reuse(model_config, corpus, corpus.content_hash, cfg, resolve_device(device),
-                               progress=progress)
-    result.pop("state_dict", None)
-    return result
+    return run_pretraining(data, variant=variant, settings=settings, device=device, progress=progress, **job)
