@@ -32,6 +32,9 @@ class TrainConfig:
     moco_momentum: float = 0.99  # EMA of the key encoder; 0.99 suits corpora of ~1e3 peptides
     moco_queue_fraction: float = 0.25  # queue length = this fraction of the corpus (never all of it)
     augment_rate: float = 0.25  # MolCLR's rate for every augmentation
+    # an encoder from `pepland-hpo pretrain` (its key, a unique prefix of it, or a .pt path)
+    # used instead of pretraining in the trial; "" pretrains (or reuses) as the settings say
+    pretrained: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,5 +74,16 @@ class TrainConfig:
             raise UserInputError(f"moco_queue_fraction must be in [0, 1), got {self.moco_queue_fraction}")
         if not 0.0 <= self.augment_rate < 1.0:
             raise UserInputError(f"augment_rate must be in [0, 1), got {self.augment_rate}")
+        if self.pretrained and not (
+            self.pretrained.endswith(".pt") or (len(self.pretrained) >= 8 and _is_hex(self.pretrained))
+        ):
+            raise UserInputError(
+                f"pretrained={self.pretrained!r}: expected a key from `pepland-hpo pretrain` "
+                "(at least 8 hex digits) or a path to a .pt file"
+            )
         if self.freeze_layers < 0:
             raise UserInputError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text.lower())

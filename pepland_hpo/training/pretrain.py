@@ -463,6 +463,47 @@ def load_pretrained_artifact(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def find_pretrained(ref: str, store_dir: str | os.PathLike | None = None) -> Path:
+    """The artifact a ``pretrained=`` setting names: a .pt path, or a key (or unique prefix) in the store."""
+    from pepland_hpo.errors import UserInputError
+
+    if ref.endswith(".pt"):
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise UserInputError(f"pretrained={ref}: no such file")
+        return path
+    folder = pretrained_dir(store_dir)
+    found = [p for p in sorted(folder.glob(f"{ref.lower()}*.pt")) if not p.name.endswith(".resume.pt")]
+    if len(found) != 1:
+        what = "no encoder" if not found else f"{len(found)} encoders"
+        raise UserInputError(f"pretrained={ref}: {what} with that key under {folder}; "
+                             "`pepland-hpo pretrain` prints the key of the one it stores")
+    return found[0]
+
+
+def load_named_pretrained(ref: str, model_config, store_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A ``pretrained=`` encoder, checked against ``model_config``; shaped like :func:`pretrain_or_reuse`'s result."""
+    from pepland_hpo.errors import UserInputError
+
+    path = find_pretrained(ref, store_dir)
+    payload = load_pretrained_artifact(path)
+    stored = json.loads(payload.get("model_config_json", "{}"))
+    wanted = _config_dict(model_config)
+    differ = sorted(k for k in set(stored) | set(wanted)
+                    if k not in HEAD_ONLY_FIELDS and stored.get(k) != wanted.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={stored.get(k)!r} (trial: {wanted.get(k)!r})" for k in differ[:4])
+        raise UserInputError(f"pretrained={ref}: the stored encoder has another configuration: {shown}")
+    return {
+        "state_dict": payload["state_dict"],
+        "key": str(payload.get("key") or path.stem),
+        "reused": True,
+        "loss_per_epoch": [float(x) for x in payload.get("loss_per_epoch", [])],
+        "non_finite_steps": int(payload.get("non_finite_steps", 0)),
+        "path": str(path),
+    }
+
+
 def pretrain_or_reuse(
     model_config,
     corpus_dataset,
