@@ -28,8 +28,12 @@ import datetime
 import os
 import signal
 import socket
+import sys
+import tempfile
+import traceback
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -208,17 +212,25 @@ def _die_with_parent() -> None:
 
 
 def _rank_entry(local_rank: int, fn: Callable, nproc: int, port: int, device_type: str,
-                timeout_s: float, threads: int | None, args: tuple) -> None:
+                timeout_s: float, threads: int | None, err_dir: str, args: tuple) -> None:
     _die_with_parent()
     if threads:
         torch.set_num_threads(int(threads))
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(local_rank),
                        "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(nproc)})
-    ctx = _init(local_rank, nproc, local_rank, device_type, timeout_s)
     try:
+        ctx = _init(local_rank, nproc, local_rank, device_type, timeout_s)
         fn(ctx, *args)
-    finally:
-        shutdown()
+    except BaseException as exc:
+        # A failed collective leaves the process group waiting on peers that will never
+        # answer; a normal interpreter exit can then block in its destructor. Report and
+        # leave at once instead.
+        first = (str(exc).strip().splitlines() or [""])[0]
+        Path(err_dir, f"rank{local_rank}.txt").write_text(f"{type(exc).__name__}: {first}"[:500])
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    shutdown()
 
 
 def run_ranks(fn: Callable, nproc: int, args: tuple = (), device_type: str = "cpu",
@@ -232,6 +244,7 @@ def run_ranks(fn: Callable, nproc: int, args: tuple = (), device_type: str = "cp
     grace period) and :class:`DistributedJobFailed` says which rank and why.
     """
     import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import ProcessException
 
     if nproc < 1:
         raise UserInputError(f"--nproc must be at least 1, got {nproc}")
@@ -239,20 +252,23 @@ def run_ranks(fn: Callable, nproc: int, args: tuple = (), device_type: str = "cp
         raise UserInputError(f"--nproc {nproc}: only {torch.cuda.device_count()} GPU(s) visible")
     timeout_s = default_timeout() if timeout_s is None else float(timeout_s)
     start_method = "spawn" if device_type == "cuda" else "fork"
-    context = mp.start_processes(
-        _rank_entry, args=(fn, nproc, free_port(), device_type, timeout_s, threads, tuple(args)),
-        nprocs=nproc, join=False, start_method=start_method,
-    )
-    try:
-        while not context.join(grace_period=5.0):
-            pass
-    except mp.ProcessException as exc:
-        raise DistributedJobFailed(f"rank {exc.error_index} failed: {str(exc).strip()}") from None
-    finally:
-        for process in context.processes:  # Ctrl-C in the launcher: no orphan ranks
-            if process.is_alive():
-                process.kill()
-                process.join()
+    with tempfile.TemporaryDirectory(prefix="pepland-ranks-") as err_dir:
+        context = mp.start_processes(
+            _rank_entry, args=(fn, nproc, free_port(), device_type, timeout_s, threads, err_dir, tuple(args)),
+            nprocs=nproc, join=False, start_method=start_method,
+        )
+        try:
+            while not context.join(grace_period=3.0):
+                pass
+        except ProcessException as exc:
+            why = Path(err_dir, f"rank{exc.error_index}.txt")
+            reason = why.read_text() if why.exists() else str(exc).strip()
+            raise DistributedJobFailed(f"rank {exc.error_index} failed: {reason}") from None
+        finally:
+            for process in context.processes:  # Ctrl-C in the launcher: no orphan ranks
+                if process.is_alive():
+                    process.kill()
+                    process.join()
 
 
 # --------------------------------------------------------------------------- RNG state
