@@ -23,20 +23,22 @@
 # written there (gpu_check_summary.txt, gpu_check_logs.txt).
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$SELF")/.."
 if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python; fi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 DRY="${GPU_CHECK_DRY_RUN:-0}"
-WORK="$(mktemp -d -t gpu-check-XXXXXX)"
+WORK="${GPU_CHECK_WORK:-$(mktemp -d -t gpu-check-XXXXXX)}"
+export GPU_CHECK_WORK="$WORK"  # the steps (this script again, under `timeout`) share it
 export PEPLAND_HPO_HOME="$WORK/storage" PEPLAND_HPO_CACHE="${PEPLAND_HPO_CACHE:-$WORK/cache}"
 DB="sqlite:///$WORK/storage/gpu_check.db"
 SUMMARY="$WORK/summary.txt"
 LOGS="$WORK/logs.txt"
-: >"$SUMMARY"
-: >"$LOGS"
 FAILED=()
+BUDGET_S="${GPU_CHECK_BUDGET_S:-460}"  # the whole check stays under 8 minutes
+DEADLINE=$(( $(date +%s) + BUDGET_S ))
 PEPLAND_DATA="${PEPLAND_DATA:-../shared/datasets/pepland}"
 
 cli() { "$PYTHON" -m pepland_hpo.cli "$@"; }
@@ -46,9 +48,16 @@ note() { echo "$*" | tee -a "$SUMMARY"; }
 check() {
   local name="$1" limit="$2"
   shift 2
-  local log="$WORK/$name.log" start rc
+  local log="$WORK/$name.log" start rc left
   start=$(date +%s)
-  timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1
+  left=$(( DEADLINE - start ))
+  if [ "$left" -lt 15 ]; then
+    note "FAIL $name (not run: the ${BUDGET_S} s budget is spent)"
+    FAILED+=("$name")
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit="$left"
+  timeout --kill-after=10 "$limit" bash "$SELF" --step "$@" >"$log" 2>&1
   rc=$?
   { echo "===== $name (rc $rc)"; cat "$log"; } >>"$LOGS"
   if [ "$rc" -eq 0 ]; then
@@ -64,10 +73,15 @@ check() {
 if [ "$DRY" = 1 ]; then
   GPU=cpu DEVICE=cpu ROWS=60 SIZE=(--set hidden_dim=16 --set num_layers=1 --set num_heads=2)
   EPOCHS=(--epochs 1 --set pretrain_epochs=1) BENCH=(--hidden 16 --layers 1 --heads 2 --limit 64 --device cpu)
-  note "DRY RUN on CPU at toy size: plumbing only, no GPU result"
 else
   GPU=0 DEVICE=cuda ROWS=600 SIZE=()
   EPOCHS=(--epochs 3 --set pretrain_epochs=2) BENCH=(--limit 0 --batch-size 256 --device cuda --precision bf16)
+fi
+
+if [ -f "$PEPLAND_DATA/c-CPP.txt" ]; then
+  DATA="$WORK/cpp.txt" BENCH_DATA="$PEPLAND_DATA/c-CPP.txt"
+else
+  DATA="builtin:amp" BENCH_DATA="builtin:amp-uniprot"
 fi
 
 # ---------------------------------------------------------------- 0. the machine
@@ -85,26 +99,6 @@ import torch_geometric, rdkit, optuna  # noqa: F401
 print("imports ok")
 EOF
 }
-check environment 120 env_check
-if [[ " ${FAILED[*]:-} " == *" environment "* ]]; then
-  note "GPU CHECK FAILED: environment (nothing else was run)"
-  [ -n "${OUT:-}" ] && cp "$SUMMARY" "$OUT/gpu_check_summary.txt" && cp "$LOGS" "$OUT/gpu_check_logs.txt"
-  exit 1
-fi
-
-# ---------------------------------------------------------------- data
-if [ -f "$PEPLAND_DATA/c-CPP.txt" ]; then
-  DATA="$WORK/cpp.txt"
-  head -n "$ROWS" "$PEPLAND_DATA/c-CPP.txt" >"$DATA"
-  tail -n "$(( ROWS / 3 ))" "$PEPLAND_DATA/c-CPP.txt" >>"$DATA"  # both classes
-  BENCH_DATA="$PEPLAND_DATA/c-CPP.txt"
-  note "data: c-CPP.txt ($(wc -l <"$DATA") rows for the studies, all of it for throughput)"
-else
-  DATA="builtin:amp"
-  BENCH_DATA="builtin:amp-uniprot"
-  note "data: $PEPLAND_DATA/c-CPP.txt not found; builtin:amp for the studies, builtin:amp-uniprot for throughput"
-fi
-check featurize 240 cli data featurize "$DATA"
 
 # ---------------------------------------------------------------- 1. gpu tests
 gpu_tests() {
@@ -113,8 +107,6 @@ gpu_tests() {
   [ "$rc" -eq 5 ] && { echo "no gpu-marked test collected"; return 1; }
   return "$rc"
 }
-check gpu-tests 150 gpu_tests
-
 # ---------------------------------------------------------------- 2./3. studies on a pinned worker
 # assert_study NAME EXPECT: EXPECT is "complete" (both trials complete, finite, on cuda, no
 # skipped step) or "oom" (seed 0 failed with reason oom, seed 1 complete)
@@ -151,12 +143,6 @@ study() {  # study NAME EXPECT --set ...
   cli worker --gpu "$GPU" --study "$name" --n-trials 2 --storage "$DB" || return 1
   assert_study "$name" "$expect"
 }
-check study-bf16 150 study gc-bf16 complete --set precision=bf16
-check study-fp16-scaler 150 study gc-fp16 complete --set precision=fp16
-export PEPLAND_HPO_ALLOW_FAULTS=1  # fault injection is refused without it
-check worker-survives-cuda-oom 120 study gc-oom oom --set fault=oom@0 --set precision=bf16
-unset PEPLAND_HPO_ALLOW_FAULTS
-
 # ---------------------------------------------------------------- 4. DDP under torchrun
 ddp_torchrun() {
   local out
@@ -166,8 +152,6 @@ ddp_torchrun() {
   echo "$out"
   grep -q "pretrained by 1 process" <<<"$out"
 }
-check ddp-torchrun 180 ddp_torchrun
-
 # ---------------------------------------------------------------- 5. throughput
 throughput() {
   "$PYTHON" scripts/bench/train_throughput.py --data "$BENCH_DATA" --variants gcn,graphormer,hierpool,full \
@@ -176,7 +160,37 @@ throughput() {
     grep -q "\"${v}_graphs_per_second\"" "$WORK/throughput.jsonl" || { echo "no figure for $v"; return 1; }
   done
 }
-check throughput 240 throughput
+# ---------------------------------------------------------------- main
+if [ "${1:-}" = "--step" ]; then  # one step, run by `check` under a time limit
+  shift
+  "$@"
+  exit $?
+fi
+: >"$SUMMARY"
+: >"$LOGS"
+[ "$DRY" = 1 ] && note "DRY RUN on CPU at toy size: plumbing only, no GPU result"
+check environment 60 env_check
+if [[ " ${FAILED[*]:-} " == *" environment "* ]]; then
+  note "GPU CHECK FAILED: environment (nothing else was run)"
+  [ -n "${OUT:-}" ] && cp "$SUMMARY" "$OUT/gpu_check_summary.txt" && cp "$LOGS" "$OUT/gpu_check_logs.txt"
+  exit 1
+fi
+if [ "$DATA" = "$WORK/cpp.txt" ]; then
+  head -n "$ROWS" "$PEPLAND_DATA/c-CPP.txt" >"$DATA"
+  tail -n "$(( ROWS / 3 ))" "$PEPLAND_DATA/c-CPP.txt" >>"$DATA"  # both classes
+  note "data: c-CPP.txt ($(wc -l <"$DATA") rows for the studies, all of it for throughput)"
+else
+  note "data: $PEPLAND_DATA/c-CPP.txt not found; builtin:amp for the studies, builtin:amp-uniprot for throughput"
+fi
+check featurize 120 cli data featurize "$DATA"
+check gpu-tests 120 gpu_tests
+check study-bf16 120 study gc-bf16 complete --set precision=bf16
+check study-fp16-scaler 120 study gc-fp16 complete --set precision=fp16
+export PEPLAND_HPO_ALLOW_FAULTS=1  # fault injection is refused without it
+check worker-survives-cuda-oom 90 study gc-oom oom --set fault=oom@0 --set precision=bf16
+unset PEPLAND_HPO_ALLOW_FAULTS
+check ddp-torchrun 90 ddp_torchrun
+check throughput 180 throughput
 if [ -s "$WORK/throughput.jsonl" ]; then
   note "throughput (graphs/s, one training epoch; goal >= 10,000 for the default model with bf16):"
   "$PYTHON" - "$WORK/throughput.jsonl" <<'EOF' | tee -a "$SUMMARY"
