@@ -74,3 +74,18 @@ def test_corpus_exclude_file_and_bad_input(pepland_dir, write_slice, tmp_path):
     assert not out2.exists() and not list(tmp_path.glob(".none.csv.*"))
     missing = runner.invoke(app, ["data", "corpus", str(tmp_path / "nope.csv"), "--out", str(out2)])
     assert missing.exit_code == 2 and "nope.csv" in missing.output
+
+
+def test_inputs_are_streamed_not_read_whole(pepland_dir, tmp_path):
+    from pepland_hpo.data.corpus import molecule_texts
+
+    lines = (pepland_dir / "pretrained" / "train.csv").read_text().splitlines()  # 998 molecules
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join(lines) + "\n")
+    read = []
+    texts = molecule_texts(big, on_bytes=read.append)
+    text, kind = next(texts)
+    assert kind == "smiles" and text == lines[1]
+    # the header and a 50-record sample to pick the column: a small part of the file
+    assert 0 < sum(read) < big.stat().st_size / 10
+    assert sum(1 for _ in texts) == len(lines) - 2 and sum(read) == big.stat().st_size
