@@ -420,19 +420,47 @@ def pretrain(
         None, "--set", help="e.g. --set temperature=0.07 --set pretrain_method=moco --set precision=bf16"
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    nproc: int = typer.Option(
+        1, "--nproc", help="Data-parallel processes on this machine (one per GPU; gloo on CPU). "
+        "pretrain_batch_size stays the global batch. Ignored under torchrun."
+    ),
+    checkpoint_every: int = typer.Option(
+        0, "--checkpoint-every", help="Save a resumable checkpoint every N steps (0: never)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint of the same run."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", envvar="PEPLAND_HPO_DDP_TIMEOUT",
+        help="Seconds a collective may wait for the other processes before the job fails (default 600).",
+    ),
 ) -> None:
     """Contrastively pretrain an encoder, or reuse the stored one with the same key.
 
-    The encoder is stored under storage/artifacts/pretrained/ keyed by encoder
-    configuration, corpus and pretraining settings; trials with the same key reuse it.
+    The encoder is stored under storage/artifacts/pretrained/<key>.pt, keyed by encoder
+    configuration, corpus and pretraining settings; trials with the same key reuse it
+    (or name it: `--set pretrained=KEY`). Several machines: run this command under
+    `torchrun` (see the README).
+
+    Example: `pepland-hpo pretrain --data corpus.csv --nproc 4 --checkpoint-every 500 --set precision=bf16`
     """
+    from pepland_hpo.training.distributed import DistributedJobFailed
     from pepland_hpo.training.pretrain import pretrain_file
 
-    result = pretrain_file(data, variant=variant, settings=parse_settings(settings), device=device, progress=True)
-    state = "reused" if result["reused"] else "pretrained"
+    try:
+        result = pretrain_file(data, variant=variant, settings=parse_settings(settings), device=device,
+                               progress=True, nproc=nproc, checkpoint_every=checkpoint_every, resume=resume,
+                               timeout_s=timeout)
+    except DistributedJobFailed as exc:  # a rank died or timed out: one line, not a traceback per rank
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if checkpoint_every:
+            err_console.print("continue from the last checkpoint with --resume")
+        raise typer.Exit(code=1) from None
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 speaks for the job
+    state = "reused" if result["reused"] else f"pretrained by {result['nproc']} process(es)"
     losses = ", ".join(f"{x:.3f}" for x in result["loss_per_epoch"])
-    console.print(f"encoder {state}: key {result['key'][:12]} -> {result['path']}")
+    console.print(f"encoder {state}: key {result['key']} -> {result['path']}")
     console.print(f"loss per epoch: {losses}; non-finite steps skipped: {result['non_finite_steps']}")
+    console.print(f"use it in a study: [cyan]--set pretrained={result['key']}[/]")
 
 
 # --------------------------------------------------------------------------- data
@@ -471,6 +499,39 @@ def data_featurize(
 
     dataset = load_dataset(file, target=target, smiles_col=smiles_col, progress=True)
     console.print(f"{len(dataset)} molecules cached ({len(dataset.invalid)} invalid row(s) skipped)")
+
+
+@data_app.command("corpus")
+@user_errors_exit_2
+def data_corpus(
+    files: List[str] = typer.Argument(..., help="Input files: CSV/TSV with a SMILES or sequence column, or one molecule a line."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output CSV (one 'smiles' column), written when complete."),
+    study: Optional[str] = typer.Option(
+        None, "--study", "-s", help="Leave out this study's validation and test molecules."
+    ),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Leave out the molecules of this file (repeatable)."),
+    smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Merge files into one pretraining corpus, deduplicated by canonical SMILES, without held-out molecules.
+
+    Streams the inputs (bounded memory: a 16-byte digest per distinct molecule).
+
+    Example: `pepland-hpo data corpus a.csv b.txt --out corpus.csv --study ablation --exclude test.csv`
+    """
+    from pepland_hpo.data.corpus import build_corpus, canonical_set, digest
+
+    held = canonical_set(exclude or [], smiles_col)
+    if study:
+        from pepland_hpo.hpo.heldout import study_held_out
+
+        held |= {digest(s) for s in study_held_out(storage, study)}
+    report = build_corpus(list(files), out, exclude=held, smiles_col=smiles_col, progress=True)
+    for f in report.files:
+        console.print(f"{f.path}: {f.rows} rows, {f.invalid} invalid, {f.duplicates} duplicates, "
+                      f"{f.held_out} held out, {f.written} written")
+    console.print(f"[bold]{report.total('written')}[/] molecules -> {out} "
+                  f"({report.excluded_molecules} held-out molecules checked against)")
 
 
 # --------------------------------------------------------------------------- demo

@@ -36,6 +36,9 @@ class TrainConfig:
     # costs milliseconds to a few seconds against epochs of seconds to minutes, and a
     # crashed or handed-back trial then redoes at most the epoch it was in
     checkpoint_every: int = 1
+    # an encoder from `pepland-hpo pretrain` (its key, a unique prefix of it, or a .pt path)
+    # used instead of pretraining in the trial; "" pretrains (or reuses) as the settings say
+    pretrained: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,5 +80,16 @@ class TrainConfig:
             raise UserInputError(f"augment_rate must be in [0, 1), got {self.augment_rate}")
         if self.checkpoint_every < 0:
             raise UserInputError(f"checkpoint_every must be >= 0 (0 disables resuming), got {self.checkpoint_every}")
+        if self.pretrained and not (
+            self.pretrained.endswith(".pt") or (len(self.pretrained) >= 8 and _is_hex(self.pretrained))
+        ):
+            raise UserInputError(
+                f"pretrained={self.pretrained!r}: expected a key from `pepland-hpo pretrain` "
+                "(at least 8 hex digits) or a path to a .pt file"
+            )
         if self.freeze_layers < 0:
             raise UserInputError(f"freeze_layers must be >= 0, got {self.freeze_layers}")
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text.lower())

@@ -93,13 +93,29 @@ def moco_queue_size(
     return max(0, min(max_size, int(math.floor(fraction * corpus_size))))
 
 
+def _same_rows(z: torch.Tensor) -> torch.Tensor:
+    return z
+
+
 class ContrastiveObjective(nn.Module):
-    """Base: owns the projection head; ``loss(encode, view1, view2)`` returns a scalar."""
+    """Base: owns the projection head; ``loss(encode, view1, view2)`` returns a scalar.
+
+    ``gather`` maps this process's rows to the rows of the whole (global)
+    batch. It is the identity in one process; data-parallel training sets a
+    differentiable all-gather, so every process computes the loss of the
+    concatenated batch with all of its negatives. ``project`` (a callable
+    ``view -> head(encode(view))``, e.g. the DistributedDataParallel wrapper of
+    encoder and head) replaces the default projection when given.
+    """
 
     def __init__(self, embed_dim: int, temperature: float, proj_dim: int = 128):
         super().__init__()
         self.temperature = float(temperature)
         self.head = ProjectionHead(embed_dim, proj_dim)
+        self.gather = _same_rows
+
+    def _projector(self, encode, project):
+        return project if project is not None else (lambda view: self.head(encode(view)))
 
     def after_step(self, encoder: nn.Module) -> None:  # MoCo: momentum update + enqueue
         pass
@@ -109,9 +125,10 @@ class ContrastiveObjective(nn.Module):
 
 
 class SimCLR(ContrastiveObjective):
-    def loss(self, encode, view1, view2) -> torch.Tensor:
-        z1 = self.head(encode(view1))
-        z2 = self.head(encode(view2))
+    def loss(self, encode, view1, view2, project=None) -> torch.Tensor:
+        project = self._projector(encode, project)
+        z1 = self.gather(project(view1))
+        z2 = self.gather(project(view2))
         return nt_xent(z1, z2, self.temperature)
 
 
@@ -155,11 +172,15 @@ class MoCo(ContrastiveObjective):
         with torch.no_grad():
             return self._key_head[0](encode_key(view))
 
-    def loss(self, encode, view1, view2, encode_key=None) -> torch.Tensor:
-        """Symmetrised: q(view1) vs k(view2) and q(view2) vs k(view1)."""
+    def loss(self, encode, view1, view2, encode_key=None, project=None) -> torch.Tensor:
+        """Symmetrised: q(view1) vs k(view2) and q(view2) vs k(view1).
+
+        Gathered keys are enqueued, so every process holds the same queue."""
         encode_key = encode_key or self.default_key_encode
-        q1, q2 = self.head(encode(view1)), self.head(encode(view2))
-        k1, k2 = self.key_encode(encode_key, view1), self.key_encode(encode_key, view2)
+        project = self._projector(encode, project)
+        q1, q2 = self.gather(project(view1)), self.gather(project(view2))
+        k1 = self.gather(self.key_encode(encode_key, view1))
+        k2 = self.gather(self.key_encode(encode_key, view2))
         queue = self.queue[: int(self.queue_filled)]
         loss = 0.5 * (
             moco_logits_loss(q1, k2, queue, self.temperature)

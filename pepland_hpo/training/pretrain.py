@@ -37,9 +37,12 @@ from pepland_hpo.training.batching import size_bucketed_batches
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.contrastive import MoCo, SimCLR, moco_queue_size
 from pepland_hpo.training.errors import NonFiniteLoss
+from pepland_hpo.training.pretrain_checkpoint import Position
 
 # Bump when the pretraining algorithm changes in a way that makes old artifacts stale.
-PRETRAIN_FORMAT = 1
+# 2: batch order per epoch and augmentations per molecule from (seed, epoch, index),
+# so data-parallel ranks and resumed runs see the same views.
+PRETRAIN_FORMAT = 2
 
 # Fields of ModelConfig that belong to the task head, not to the encoder: a
 # regression and a classification task can share one pretrained encoder.
@@ -160,6 +163,17 @@ def _trained_module(model: nn.Module) -> nn.Module:
     return getattr(model, "encoder", model)
 
 
+class _Online(nn.Module):
+    """Encoder + projection head as one module, the unit DistributedDataParallel synchronises."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, batch):
+        return self.head(self.encoder(batch))
+
+
 def _collate(graphs):
     from torch_geometric.data import Batch
 
@@ -172,6 +186,36 @@ def _corpus_sizes(corpus) -> np.ndarray:
     if sizes is None:
         return np.ones(len(corpus), dtype=np.int64)
     return np.asarray(sizes)
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of one molecule in one epoch (epoch 0: MoCo's queue warm-up)."""
+    digest = hashlib.blake2b(f"{int(seed)}:{int(epoch)}:{int(index)}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The batch order of an epoch depends on (seed, epoch) only: every rank draws the same
+    global batches, and a resumed run the same as an uninterrupted one."""
+    return torch.Generator().manual_seed(sample_seed(seed, epoch, -1))
+
+
+def _seeded_views(augmenter: Augmenter, dataset, indices: Sequence[int], seed: int, epoch: int):
+    """Two views of each molecule, each molecule's from its own seed, not from a shared stream."""
+    v1, v2 = [], []
+    for i in indices:
+        augmenter.generator.manual_seed(sample_seed(seed, epoch, i))
+        a, b = augmenter.views([dataset[i]])
+        v1 += a
+        v2 += b
+    return v1, v2
+
+
+def _chunks(ids: list[int], size: int, least: int) -> list[list[int]]:
+    out = [ids[i : i + size] for i in range(0, len(ids), size)]
+    if len(out) > 1 and len(out[-1]) < least:
+        out[-2].extend(out.pop())
+    return out
 
 
 def _finite_grads(params: Sequence[torch.Tensor]) -> bool:
@@ -188,6 +232,9 @@ def pretrain_encoder(
     device: torch.device | str = "cpu",
     progress: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
+    dist_ctx=None,
+    checkpointer=None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> PretrainResult:
     """Contrastive pretraining of ``encoder_model.encoder`` on ``corpus_dataset``.
 
@@ -198,6 +245,14 @@ def pretrain_encoder(
     ``max_non_finite_steps``, ``moco_momentum``, ``moco_queue_fraction``,
     ``augment_rate``. Returns the per-epoch mean loss (over finite steps), the
     number of skipped steps and the encoder's state dict (on CPU).
+
+    Data-parallel (``dist_ctx``, a :class:`~pepland_hpo.training.distributed.DistContext`):
+    every rank draws the same global batches of ``pretrain_batch_size`` and
+    encodes its strided share; embeddings are all-gathered, so the loss and the
+    gradient are those of the whole batch. ``checkpointer``
+    (:class:`~pepland_hpo.training.pretrain_checkpoint.Checkpointer`) saves
+    every N steps and resumes. ``on_step(step, loss)`` runs after each step
+    (``loss`` NaN for a skipped one).
     """
     from pepland_hpo.training.seeding import seed_everything
 
@@ -210,7 +265,10 @@ def pretrain_encoder(
     for hook in list(PRETRAIN_HOOKS):
         hook({"cfg": cfg, "corpus_size": n})
 
-    order_gen = seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
+    world = dist_ctx.world_size if dist_ctx is not None else 1
+    if min(int(cfg.pretrain_batch_size), n) < world:
+        raise ValueError(f"a global batch of {min(int(cfg.pretrain_batch_size), n)} cannot feed {world} processes")
     model = encoder_model.to(device)
     trained = _trained_module(model)
     encode = _encode_fn(model)
@@ -236,16 +294,12 @@ def pretrain_encoder(
     else:
         raise ValueError(f"unknown pretrain_method {method!r}")
     objective.to(device)
-    if isinstance(objective, MoCo) and objective.queue_size:
-        # Start with a full queue of real keys: with an empty queue the first
-        # epoch's loss has fewer negatives (lower by ~log of the queue growth)
-        # and the per-epoch curve would not be comparable across epochs.
-        warm = torch.randperm(n, generator=order_gen)[: objective.queue_size].tolist()
-        for start in range(0, len(warm), max(2, int(cfg.pretrain_batch_size))):
-            chunk = [augmenter.view(corpus_dataset[i]) for i in warm[start : start + int(cfg.pretrain_batch_size)]]
-            with _autocast(device, cfg.precision):
-                keys = objective.key_encode(objective.default_key_encode, _collate(chunk).to(device))
-            objective.enqueue(keys)
+    project = None
+    if dist_ctx is not None:
+        from pepland_hpo.training.distributed import gather_rows, wrap_ddp
+
+        objective.gather = gather_rows
+        project = wrap_ddp(_Online(trained, objective.head), dist_ctx)
 
     params = [p for p in trained.parameters() if p.requires_grad] + list(objective.head.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.pretrain_lr, weight_decay=cfg.weight_decay)
@@ -254,23 +308,38 @@ def pretrain_encoder(
     scaler = (
         torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
     )
+    resumed = checkpointer.restore(model, objective, optimizer, scaler, dist_ctx, device) if checkpointer else None
+    pos = resumed or Position()
+    if isinstance(objective, MoCo) and objective.queue_size and resumed is None:
+        # Start with a full queue of real keys: with an empty queue the first
+        # epoch's loss has fewer negatives (lower by ~log of the queue growth)
+        # and the per-epoch curve would not be comparable across epochs.
+        warm = torch.randperm(n, generator=epoch_generator(cfg.seed, 0))[: objective.queue_size].tolist()
+        for ids in _chunks(warm, max(2, int(cfg.pretrain_batch_size)), world):
+            mine = dist_ctx.shard(ids) if dist_ctx is not None else ids
+            chunk, _ = _seeded_views(augmenter, corpus_dataset, mine, cfg.seed, 0)
+            with _autocast(device, cfg.precision):
+                keys = objective.key_encode(objective.default_key_encode, _collate(chunk).to(device))
+            objective.enqueue(objective.gather(keys))
 
     # drop_last keeps every batch at >= 2 graphs; a final singleton has no negatives
     bs = max(2, min(int(cfg.pretrain_batch_size), n))
-    losses: list[float] = []
-    skipped = 0
+    losses: list[float] = pos.losses
+    skipped = pos.skipped
     epochs = int(cfg.pretrain_epochs)
     sizes = _corpus_sizes(corpus_dataset)
-    for epoch in range(1, epochs + 1):
-        batches = size_bucketed_batches(sizes, bs, order_gen, min_batch=2)
-        step_losses: list[float] = []
-        for idx in batches:
-            graphs = [corpus_dataset[i] for i in idx]
-            v1, v2 = augmenter.views(graphs)
+    for epoch in range(pos.epoch, epochs + 1):
+        batches = size_bucketed_batches(sizes, bs, epoch_generator(cfg.seed, epoch), min_batch=max(2, world))
+        step_losses: list[float] = pos.step_losses if epoch == pos.epoch else []
+        for b, idx in enumerate(batches):
+            if epoch == pos.epoch and b < pos.batch:
+                continue  # done before the checkpoint this run resumed from
+            mine = dist_ctx.shard(idx) if dist_ctx is not None else idx
+            v1, v2 = _seeded_views(augmenter, corpus_dataset, mine, cfg.seed, epoch)
             b1, b2 = _collate(v1).to(device), _collate(v2).to(device)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, cfg.precision):
-                loss = objective.loss(encode, b1, b2)
+                loss = objective.loss(encode, b1, b2, project=project)
             ok = bool(torch.isfinite(loss))
             if ok:
                 if scaler is not None:
@@ -295,6 +364,11 @@ def pretrain_encoder(
                 skipped += 1
                 if skipped > cfg.max_non_finite_steps:
                     raise NonFiniteLoss(skipped, cfg.max_non_finite_steps, stage="pretrain", epoch=epoch)
+            pos = Position(epoch, b + 1, pos.step + 1, skipped, losses, step_losses)
+            if checkpointer is not None:
+                checkpointer.after_step(pos, model, objective, optimizer, scaler, dist_ctx, device)
+            if on_step is not None:
+                on_step(pos.step, step_losses[-1] if ok else float("nan"))
         epoch_loss = float(np.mean(step_losses)) if step_losses else float("nan")
         losses.append(epoch_loss)
         if progress:
@@ -305,6 +379,7 @@ def pretrain_encoder(
             )
         if on_epoch is not None:
             on_epoch(epoch, epoch_loss)
+        pos = Position(epoch + 1, 0, pos.step, skipped, losses, [])
 
     state = {k: v.detach().cpu().clone() for k, v in trained.state_dict().items()}
     return PretrainResult(
@@ -388,6 +463,47 @@ def load_pretrained_artifact(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def find_pretrained(ref: str, store_dir: str | os.PathLike | None = None) -> Path:
+    """The artifact a ``pretrained=`` setting names: a .pt path, or a key (or unique prefix) in the store."""
+    from pepland_hpo.errors import UserInputError
+
+    if ref.endswith(".pt"):
+        path = Path(ref).expanduser()
+        if not path.is_file():
+            raise UserInputError(f"pretrained={ref}: no such file")
+        return path
+    folder = pretrained_dir(store_dir)
+    found = [p for p in sorted(folder.glob(f"{ref.lower()}*.pt")) if not p.name.endswith(".resume.pt")]
+    if len(found) != 1:
+        what = "no encoder" if not found else f"{len(found)} encoders"
+        raise UserInputError(f"pretrained={ref}: {what} with that key under {folder}; "
+                             "`pepland-hpo pretrain` prints the key of the one it stores")
+    return found[0]
+
+
+def load_named_pretrained(ref: str, model_config, store_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A ``pretrained=`` encoder, checked against ``model_config``; shaped like :func:`pretrain_or_reuse`'s result."""
+    from pepland_hpo.errors import UserInputError
+
+    path = find_pretrained(ref, store_dir)
+    payload = load_pretrained_artifact(path)
+    stored = json.loads(payload.get("model_config_json", "{}"))
+    wanted = _config_dict(model_config)
+    differ = sorted(k for k in set(stored) | set(wanted)
+                    if k not in HEAD_ONLY_FIELDS and stored.get(k) != wanted.get(k))
+    if differ:
+        shown = ", ".join(f"{k}={stored.get(k)!r} (trial: {wanted.get(k)!r})" for k in differ[:4])
+        raise UserInputError(f"pretrained={ref}: the stored encoder has another configuration: {shown}")
+    return {
+        "state_dict": payload["state_dict"],
+        "key": str(payload.get("key") or path.stem),
+        "reused": True,
+        "loss_per_epoch": [float(x) for x in payload.get("loss_per_epoch", [])],
+        "non_finite_steps": int(payload.get("non_finite_steps", 0)),
+        "path": str(path),
+    }
+
+
 def pretrain_or_reuse(
     model_config,
     corpus_dataset,
@@ -397,6 +513,7 @@ def pretrain_or_reuse(
     store_dir: str | os.PathLike | None = None,
     progress: bool = False,
     build: Callable[[Any], nn.Module] | None = None,
+    train_now: Callable[[str, Path], None] | None = None,
 ) -> dict[str, Any]:
     """The pretrained encoder for this (encoder config, corpus, settings): from the store, or pretrained now.
 
@@ -405,6 +522,8 @@ def pretrain_or_reuse(
     by another worker while this one waited on the lock); the loss curve and
     skip count are then the stored ones. ``build`` (default
     ``pepland_hpo.models.build_model``) turns ``model_config`` into a model.
+    ``train_now(key, path)``, when given, replaces the in-process run: it
+    must write the artifact to ``path`` (the lock is held meanwhile).
     Raises ``NonFiniteLoss`` (nothing is stored) when pretraining diverges.
     """
     settings = pretrain_settings(cfg)
@@ -428,28 +547,13 @@ def pretrain_or_reuse(
     with _file_lock(folder / f"{key}.lock"):
         if path.exists():  # another worker finished it while we waited
             return _reused(load_pretrained_artifact(path))
-        if build is None:
-            from pepland_hpo.models import build_model as build
-        if hasattr(model_config, "to_dict"):
-            mc = model_config
-        else:
-            from pepland_hpo.models.config import ModelConfig
-
-            mc = ModelConfig.from_dict(dict(model_config))
+        if train_now is not None:  # e.g. data-parallel ranks, which write the artifact themselves
+            train_now(key, path)
+            return {**_reused(load_pretrained_artifact(path)), "reused": False}
         torch.manual_seed(cfg.seed)  # same key -> same initial weights
-        model = build(mc)
+        model = build_encoder_model(model_config, build)
         result = pretrain_encoder(model, corpus_dataset, cfg, device, progress=progress)
-        payload = {
-            "state_dict": result.state_dict,
-            "loss_per_epoch": [float(x) for x in result.loss_per_epoch],
-            "non_finite_steps": int(result.non_finite_steps),
-            "key": key,
-            "settings_json": json.dumps(settings, sort_keys=True),
-            "model_config_json": json.dumps(_config_dict(model_config), sort_keys=True, default=str),
-            "corpus_hash": str(corpus_hash),
-            "corpus_size": int(len(corpus_dataset)),
-        }
-        atomic_torch_save(payload, path)
+        save_pretrained_artifact(path, result, key, settings, model_config, corpus_hash, len(corpus_dataset))
     return {
         "state_dict": result.state_dict,
         "key": key,
@@ -458,6 +562,32 @@ def pretrain_or_reuse(
         "non_finite_steps": int(result.non_finite_steps),
         "path": str(path),
     }
+
+
+def build_encoder_model(model_config, build: Callable[[Any], nn.Module] | None = None) -> nn.Module:
+    if build is None:
+        from pepland_hpo.models import build_model as build
+    if hasattr(model_config, "to_dict"):
+        return build(model_config)
+    from pepland_hpo.models.config import ModelConfig
+
+    return build(ModelConfig.from_dict(dict(model_config)))
+
+
+def save_pretrained_artifact(path, result: PretrainResult, key: str, settings: dict, model_config,
+                             corpus_hash: str, corpus_size: int) -> Path:
+    """The content-addressed artifact ``<key>.pt`` (atomic write)."""
+    payload = {
+        "state_dict": result.state_dict,
+        "loss_per_epoch": [float(x) for x in result.loss_per_epoch],
+        "non_finite_steps": int(result.non_finite_steps),
+        "key": key,
+        "settings_json": json.dumps(settings, sort_keys=True),
+        "model_config_json": json.dumps(_config_dict(model_config), sort_keys=True, default=str),
+        "corpus_hash": str(corpus_hash),
+        "corpus_size": int(corpus_size),
+    }
+    return atomic_torch_save(payload, path)
 
 
 def loss_is_finite(values: Sequence[float]) -> bool:
@@ -470,21 +600,15 @@ def pretrain_file(
     settings: dict[str, Any] | None = None,
     device: str = "auto",
     progress: bool = False,
+    **job: Any,
 ) -> dict[str, Any]:
     """`pepland-hpo pretrain`: pretrain a variant's encoder on a user corpus, or reuse the stored one.
 
     The result is the same content-addressed artifact a study's `full` trials look
     up, so pretraining ahead of a study saves every worker that work later.
+    ``job`` takes ``nproc``, ``checkpoint_every``, ``resume``, ``timeout_s``
+    (see :func:`pepland_hpo.training.pretrain_job.run_pretraining`).
     """
-    from pepland_hpo.models.variants import variant_model_config
-    from pepland_hpo.training.device import resolve_device
-    from pepland_hpo.training.run import split_settings_overrides
+    from pepland_hpo.training.pretrain_job import run_pretraining
 
-    model_over, train_over = split_settings_overrides(settings or {})
-    model_config = variant_model_config(variant, **model_over)
-    cfg = TrainConfig.from_dict(train_over)
-    corpus = corpus_from_file(data, progress=progress)
-    result = pretrain_or_reuse(model_config, corpus, corpus.content_hash, cfg, resolve_device(device),
-                               progress=progress)
-    result.pop("state_dict", None)
-    return result
+    return run_pretraining(data, variant=variant, settings=settings, device=device, progress=progress, **job)

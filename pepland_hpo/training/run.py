@@ -346,6 +346,8 @@ def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_co
     """
     from pepland_hpo.training import pretrain
 
+    if train_cfg.pretrained:  # an encoder pretrained ahead (`pepland-hpo pretrain`), named by key or path
+        return pretrain.load_named_pretrained(train_cfg.pretrained, model_config)
     if cfg.pretrain_data:
         corpus = pretrain.corpus_from_file(cfg.pretrain_data, progress=progress)
     else:
