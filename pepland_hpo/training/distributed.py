@@ -269,38 +269,3 @@ def run_ranks(fn: Callable, nproc: int, args: tuple = (), device_type: str = "cp
                 if process.is_alive():
                     process.kill()
                     process.join()
-
-
-# --------------------------------------------------------------------------- RNG state
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """This process's random state as tensors and plain numbers (loadable with weights_only)."""
-    import random
-
-    import numpy as np
-
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, inner, py_gauss = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": [kind, torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(gauss)],
-        "python": [int(version), list(inner), py_gauss],
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    import random
-
-    import numpy as np
-
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
-    version, inner, py_gauss = state["python"]
-    random.setstate((version, tuple(inner), py_gauss))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)

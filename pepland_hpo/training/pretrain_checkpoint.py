@@ -28,6 +28,7 @@ from torch import nn
 from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.training import distributed as ddp
+from pepland_hpo.training.seeding import capture_rng_state, restore_rng_state
 
 
 @dataclass
@@ -96,14 +97,14 @@ class Checkpointer:
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         rank = ctx.rank if ctx is not None else 0
-        ddp.set_rng_state(state["rng"][rank], device)
+        restore_rng_state(state["rng"][rank], device)
         return Position(**state["position"])
 
     def after_step(self, position: Position, model, objective, optimizer, scaler, ctx, device) -> None:
         """Every ``every``-th step: gather every rank's random state, rank 0 writes the file."""
         if not self.every or position.step % self.every:
             return
-        rng = ddp.gather_objects(ddp.rng_state(device))  # a collective: every rank calls it
+        rng = ddp.gather_objects(capture_rng_state(device))  # a collective: every rank calls it
         if ctx is not None and not ctx.is_main:
             return
         counters = {"model": _counters(model)}

@@ -21,44 +21,18 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pepland_hpo.atomic import atomic_torch_save
+from pepland_hpo.training.seeding import capture_rng_state, restore_rng_state
 
 log = logging.getLogger(__name__)
 
-RESUME_FORMAT = 1
-
-
-def _rng_state() -> dict[str, Any]:
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        # Python's state is (version, tuple of 625 ints, gauss_next): plain data
-        "python": [py[0], list(py[1]), py[2]],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
-                  int(np_state[3]), float(np_state[4])],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _restore_rng(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+RESUME_FORMAT = 2
 
 
 def loader_generator(loader) -> torch.Generator | None:
@@ -95,7 +69,7 @@ class ResumePoint:
             "epoch": int(epoch),
             "objects": {name: _cpu(obj.state_dict()) for name, obj in objects.items() if obj is not None},
             "loop": _cpu(loop_state),
-            "rng": _rng_state(),
+            "rng": capture_rng_state(),
             "generator": generator.get_state() if generator is not None else None,
         }
         atomic_torch_save(payload, self.path)
@@ -126,7 +100,7 @@ class ResumePoint:
                 obj.to(device)
             else:
                 obj.load_state_dict(saved[name])
-        _restore_rng(payload["rng"])
+        restore_rng_state(payload["rng"])
         if generator is not None and payload.get("generator") is not None:
             generator.set_state(payload["generator"])
         self.resumed_from = int(payload["epoch"])

@@ -61,3 +61,35 @@ def worker_init_fn(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def capture_rng_state(cuda_device: torch.device | None = None) -> dict:
+    """Python, NumPy and torch random states as tensors and plain data (loadable with ``weights_only``).
+
+    ``cuda_device``: also that GPU's state (``None``: every initialised GPU's).
+    """
+    py_version, py_inner, py_gauss = random.getstate()
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": [int(py_version), list(py_inner), py_gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "torch": torch.get_rng_state(),
+    }
+    if cuda_device is not None and cuda_device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(cuda_device)
+    elif cuda_device is None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_all"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict, cuda_device: torch.device | None = None) -> None:
+    """Undo :func:`capture_rng_state` in this process."""
+    py_version, py_inner, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_inner), py_gauss))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and cuda_device is not None and cuda_device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], cuda_device)
+    if "cuda_all" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_all"])
