@@ -112,6 +112,10 @@ def create_ablation(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
     split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
+    split_repeats: Optional[int] = typer.Option(
+        None, "--split-repeats", help="Number of different splits of that kind (each variant runs every "
+        "split x seed; repeat r uses split seed + r)."
+    ),
     settings: Optional[List[str]] = typer.Option(
         None, "--set", help="Override a model or training setting: --set hidden_dim=32 (repeatable)."
     ),
@@ -144,6 +148,7 @@ def create_ablation(
         settings=parse_settings(settings),
         name=name,
         split=split,
+        split_repeats=split_repeats,
     )
     result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
     console.print(
