@@ -119,6 +119,12 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
         if len(splits) > 1:
             study.set_user_attr("splits", splits)
         study.set_user_attr("n_molecules", len(dataset))
+        if spec.metric:
+            import warnings
+
+            with warnings.catch_warnings():  # experimental API
+                warnings.simplefilter("ignore")
+                study.set_metric_names([f"val {spec.metric}"])  # the dashboard says what is optimised
         # Last: the spec's presence marks a study as completely written.
         study.set_user_attr("spec", spec_dict)
 
