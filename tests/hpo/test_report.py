@@ -66,9 +66,11 @@ def test_interval_matches_an_independent_loop_over_stored_predictions(url, repea
             preds[(ident.split_repeat, ident.seed)] = (part.true[order, 0], part.pred[order, 0])
     per_split = np.zeros((repeats, B))
     for r in range(repeats):
+        seed_draws = plan.seed_draws(r, (0, 1))  # which seeds resample b averages (with replacement)
         for b in range(B):
             idx = np.repeat(np.arange(len(test_index[r])), plan.weights[r][1 + b].astype(int))
-            per_split[r, b] = np.mean([roc_auc_score(y[idx], p[idx]) for (rr, _), (y, p) in preds.items() if rr == r])
+            per_seed = [roc_auc_score(preds[(r, s)][0][idx], preds[(r, s)][1][idx]) for s in (0, 1)]
+            per_split[r, b] = np.mean([per_seed[k] for k in seed_draws[b]])
     if repeats > 1:
         draws = plan.split_draws(tuple(range(repeats)))
         boot = np.array([per_split[draws[b], b].mean() for b in range(B)])

@@ -9,12 +9,17 @@ every split, and the same splits.
   test set's class counts, so AUROC is always defined). A resample is a row of
   counts, see :mod:`.weighted_metrics`.
 * **Seeds.** A row's value on one split is the mean of its seeds' metrics on
-  the same resampled molecules (seeds are the trained models being averaged,
-  not a sample the interval is about).
+  the same resampled molecules; each resample also draws the seeds with
+  replacement (the same draws for every row), so seed-to-seed variation enters
+  the interval. It matters most for differences: pairing by molecule cancels
+  most of the test-sample noise two models share, and what is left is largely
+  which seeds (initialisations) were drawn.
 * **Splits.** With several splits (repeated random or similarity splits) each
   resample also draws the splits with replacement and averages over them: the
-  interval then carries the split-to-split variation too (a two-level,
-  hierarchical bootstrap). With one split only molecules are resampled.
+  interval then carries the split-to-split variation too (a hierarchical
+  bootstrap: splits, then seeds, then molecules). With one split the interval
+  is about the model trained on that split; it cannot speak for other
+  training sets.
 
 Intervals are percentile intervals: every resampled value is a metric value,
 so the interval cannot leave the metric's range (an AUROC interval stays in
@@ -52,13 +57,23 @@ class Plan:
     stratified: bool
     _draws: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
-    def split_draws(self, splits: tuple[int, ...]) -> np.ndarray:
-        """``[B, len(splits)]`` positions into ``splits``: the same for every row using these splits."""
-        if splits not in self._draws:
-            digest = hashlib.sha256(repr((self.seed, splits)).encode()).digest()
+    def draws(self, key: tuple, n: int) -> np.ndarray:
+        """``[B, n]`` positions in ``0..n-1``, drawn with replacement; the same for every row that
+        resamples the same things (``key`` names them), so paired rows stay paired."""
+        key = (key, n)
+        if key not in self._draws:
+            digest = hashlib.sha256(repr((self.seed, key)).encode()).digest()
             rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-            self._draws[splits] = rng.integers(0, len(splits), size=(self.n_resamples, len(splits)))
-        return self._draws[splits]
+            self._draws[key] = rng.integers(0, n, size=(self.n_resamples, n))
+        return self._draws[key]
+
+    def split_draws(self, splits: tuple[int, ...]) -> np.ndarray:
+        """``[B, len(splits)]`` positions into ``splits``."""
+        return self.draws(("splits", splits), len(splits))
+
+    def seed_draws(self, split: int, seeds: tuple[int, ...]) -> np.ndarray:
+        """``[B, len(seeds)]`` positions into ``seeds`` of one split."""
+        return self.draws(("seeds", split, seeds), len(seeds))
 
 
 def make_plan(test_index: Mapping[int, np.ndarray], labels: Mapping[int, np.ndarray] | None,
@@ -140,18 +155,25 @@ class Difference:
     p_adjusted: float = float("nan")
 
 
+def _resample_rows(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``values`` [k, 1 + B], ``draws`` [B, k] -> [B]: resample b averages rows ``draws[b]`` at column 1 + b."""
+    cols = np.arange(1, values.shape[1])[:, None]
+    return values[draws, cols].mean(axis=1)
+
+
 def _resampled(plan: Plan, values: Mapping[Cell, np.ndarray], cells: list[Cell]) -> np.ndarray:
-    """``[1 + B]``: element 0 the point value (mean over splits of the mean over seeds), then each resample."""
+    """``[1 + B]``: element 0 the point value (mean over splits of the mean over seeds), then each
+    resample, which redraws splits, then seeds within each split, then molecules."""
     splits = tuple(sorted({r for r, _ in cells}))
-    per_split = np.stack([np.mean([values[c] for c in cells if c[0] == r], axis=0) for r in splits])
-    point = per_split[:, 0].mean()
-    boot = per_split[:, 1:]
-    if len(splits) > 1:
-        draws = plan.split_draws(splits)  # [B, K]
-        boot = boot[draws, np.arange(boot.shape[1])[:, None]].mean(axis=1)
-    else:
-        boot = boot[0]
-    return np.concatenate(([point], boot))
+    per_split = []
+    for r in splits:
+        seeds = tuple(sorted(s for rr, s in cells if rr == r))
+        v = np.stack([values[(r, s)] for s in seeds])
+        boot = _resample_rows(v, plan.seed_draws(r, seeds)) if len(seeds) > 1 else v[0, 1:]
+        per_split.append(np.concatenate(([v[:, 0].mean()], boot)))
+    per_split = np.stack(per_split)
+    boot = _resample_rows(per_split, plan.split_draws(splits)) if len(splits) > 1 else per_split[0, 1:]
+    return np.concatenate(([per_split[:, 0].mean()], boot))
 
 
 def _interval(boot: np.ndarray) -> tuple[float, float]:
