@@ -28,7 +28,7 @@ def trained_study(tmp_path, pepland_dir, write_slice):
     data = write_slice(pepland_dir / "c-CPP.txt", N_ROWS, header=False)
     url = f"sqlite:///{tmp_path / 'pepland.db'}"
     spec = build_ablation_spec(data=str(data), variants=["gcn"], seeds=[0], epochs=2,
-                               settings=dict(TINY), name="tiny")
+                               settings=dict(TINY), name="tiny", split_repeats=1)
     create_study_from_spec(url, spec)
     summary = run_worker(storage_url=url, study_name="tiny", gpu="cpu", wait=False, threads=1,
                          log_to_stderr=False)
