@@ -127,7 +127,7 @@ def create_ablation(
     ),
     storage: Optional[str] = StorageOption,
 ) -> None:
-    """Create an ablation study: one queued trial per variant x seed.
+    """Create an ablation study: one queued trial per variant x split x seed.
 
     Running it again adds no trial; `--retry-failed` re-queues failed pairs; `--replace` starts over.
 
@@ -285,7 +285,13 @@ def report(
     metric: Optional[str] = typer.Option(None, "--metric", help="Metric to compare (default: the study's)."),
     storage: Optional[str] = StorageOption,
 ) -> None:
-    """Compare variants across seeds (mean, sd, CI, paired tests) against a fingerprint reference."""
+    """Compare variants with bootstrap intervals over test molecules (and splits), Holm-adjusted paired
+    differences, a fingerprint reference and "variant ⊕ reference" rows.
+
+    Recomputed from the trials' stored per-molecule predictions; safe to run while workers are busy.
+
+    Example: `pepland-hpo report ablation --out reports/ablation`
+    """
     from pepland_hpo.hpo.report import build_report, render_report
 
     result = build_report(storage, name, out_dir=out, metric=metric)
