@@ -232,7 +232,7 @@ def _spec_epochs(spec: dict) -> int | None:
     return int(spec["epochs"]) if spec.get("epochs") is not None else None
 
 
-def _references(study, spec, task, splits, cells, ds, plan_cells) -> tuple[list[tuple[str, dict]], str]:
+def _references(task: str, splits, cells, ds) -> tuple[list[tuple[str, dict]], str]:
     """``[(label, {cell: parts})]`` for every registered reference, and a note."""
     from pepland_hpo.hpo.reference import PRIMARY, REFERENCES, reference_results
 
@@ -352,8 +352,7 @@ def _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, 
             evidence[row.variant] = ev
         ref_parts: list[tuple[str, dict]] = []
         if reference and ds is not None:
-            ref_parts, report.reference_note = _references(study, report.spec, task, splits, planned_cells, ds,
-                                                           planned_cells)
+            ref_parts, report.reference_note = _references(task, splits, planned_cells, ds)
         elif reference:
             report.reference_note = f"reference not computed: {why}"
         for label, info in ref_parts:

@@ -61,24 +61,35 @@ def _divide(num: np.ndarray, den: np.ndarray, empty: float = np.nan) -> np.ndarr
 def _ranking(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weights of positives and negatives per group of equal predictions, ascending: ``[B, g]`` each."""
     order, starts, _ = _groups(p)
+    if len(starts) == len(p):  # no ties (the usual case): no group sums needed
+        wo = W[:, order]
+        pos = wo * y[order]
+        return pos, wo - pos
     pos = _group_sums(W * y, order, starts)
     return pos, _group_sums(W, order, starts) - pos
 
 
+def ranking_metrics(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(auroc, average precision)`` from :func:`_ranking`'s group weights, sharing the cumulative sums."""
+    cp, cn = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    n_pos, n_neg = cp[:, -1], cn[:, -1]
+    # AUROC: each positive beats the negatives strictly below it and ties half of its own group
+    u = np.einsum("ij,ij->i", pos, cn) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+    auroc = _divide(u, n_pos * n_neg)
+    # AP = Σ_k pos_k · precision_k / P; counts at or above threshold k = total − strictly below
+    tp = n_pos[:, None] - cp + pos
+    predicted = tp + (n_neg[:, None] - cn + neg)
+    ap = _divide(np.einsum("ij,ij->i", pos, _divide(tp, predicted, 0.0)), n_pos)
+    return auroc, ap
+
+
 def auroc_from(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower
-    u = (pos * (below + 0.5 * neg)).sum(axis=1)
-    return _divide(u, pos.sum(axis=1) * neg.sum(axis=1))
+    return ranking_metrics(pos, neg)[0]
 
 
 def auprc_from(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     """Average precision as scikit-learn defines it: Σ (R_k − R_{k−1}) P_k, thresholds from the top."""
-    # counts at or above each threshold = total minus what lies strictly below
-    total_pos = pos.sum(axis=1, keepdims=True)
-    tp = total_pos - (np.cumsum(pos, axis=1) - pos)
-    fp = neg.sum(axis=1, keepdims=True) - (np.cumsum(neg, axis=1) - neg)
-    precision = _divide(tp, tp + fp, 0.0)
-    return _divide((pos * precision).sum(axis=1), total_pos[:, 0])
+    return ranking_metrics(pos, neg)[1]
 
 
 def auroc(y, p, W) -> np.ndarray:
@@ -165,10 +176,10 @@ def weighted_metrics(task: str, y: np.ndarray, p: np.ndarray, W: np.ndarray, thr
         return {m: np.full(len(W), np.nan) for m in names}
     if task != "regression":
         if {"auroc", "auprc"} & set(names):
-            pos, neg = _ranking(y, p, W)
+            ranked = ranking_metrics(*_ranking(y, p, W))
         if {"mcc", "f1"} & set(names):
             counts = _confusion(y, p, W, threshold)
-        fns = {"auroc": lambda: auroc_from(pos, neg), "auprc": lambda: auprc_from(pos, neg),
+        fns = {"auroc": lambda: ranked[0], "auprc": lambda: ranked[1],
                "mcc": lambda: mcc_from(*counts), "f1": lambda: f1_from(*counts)}
     else:
         fns = {"rmse": lambda: rmse(y, p, W), "mae": lambda: mae(y, p, W), "r2": lambda: r2(y, p, W),
