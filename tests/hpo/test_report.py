@@ -295,3 +295,14 @@ def test_search_report_writes_plotly_and_retrain_command(url, tmp_path):
     assert "--set epochs=5" in cmd and "fault" not in cmd
     assert cmd in report.markdown
     render_report(report, Console(record=True, width=200))
+
+
+def test_export_summarises_predictions_and_reads_identity(url, tmp_path):
+    from pepland_hpo.hpo.export import export_trials
+
+    make_evidence_study(url, _labels(), random_splits(200, 2), variants=["gcn"], seeds=(0,))
+    assert export_trials(url, "ev", tmp_path / "t.csv") == 2
+    frame = pd.read_csv(tmp_path / "t.csv")
+    assert frame["predictions"].tolist() == ["valid 40, test 40"] * 2
+    assert frame["split_repeat"].tolist() == [0, 1] and set(frame["variant"]) == {"gcn"}
+    assert not any(c.startswith("predictions.") for c in frame.columns)
