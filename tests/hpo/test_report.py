@@ -306,3 +306,18 @@ def test_export_summarises_predictions_and_reads_identity(url, tmp_path):
     assert frame["predictions"].tolist() == ["valid 40, test 40"] * 2
     assert frame["split_repeat"].tolist() == [0, 1] and set(frame["variant"]) == {"gcn"}
     assert not any(c.startswith("predictions.") for c in frame.columns)
+
+
+def test_threshold_chosen_on_validation_rescues_an_uncalibrated_model():
+    from sklearn.metrics import matthews_corrcoef
+
+    from pepland_hpo.hpo.report.weighted_metrics import best_threshold
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.5).astype(float)
+    p = 0.02 + 0.2 * y * rng.random(300) + 0.05 * rng.random(300)  # ranks well, all below 0.5
+    assert matthews_corrcoef(y, p >= 0.5) == 0.0
+    t = best_threshold(y, p)
+    assert t < 0.5 and matthews_corrcoef(y, p >= t) > 0.5
+    assert matthews_corrcoef(y, p >= t) == pytest.approx(
+        max(matthews_corrcoef(y, p >= c) for c in np.unique(p)), abs=1e-12)
