@@ -31,7 +31,7 @@ from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.evidence import Part, decode_predictions
 from pepland_hpo.hpo.report import bootstrap as bs
 from pepland_hpo.hpo.report import loading as ld
-from pepland_hpo.hpo.report.weighted_metrics import BOUNDS, best_threshold, metric_names
+from pepland_hpo.hpo.report.weighted_metrics import best_threshold, metric_names
 from pepland_hpo.hpo.stats import holm, paired_test, summarize
 
 NAN = float("nan")
