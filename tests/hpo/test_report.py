@@ -321,3 +321,26 @@ def test_threshold_chosen_on_validation_rescues_an_uncalibrated_model():
     assert t < 0.5 and matthews_corrcoef(y, p >= t) > 0.5
     assert matthews_corrcoef(y, p >= t) == pytest.approx(
         max(matthews_corrcoef(y, p >= c) for c in np.unique(p)), abs=1e-12)
+
+
+def test_ensemble_parts_mean_probabilities_and_standardised_regression():
+    from pepland_hpo.hpo.evidence import Part
+    from pepland_hpo.hpo.report.ablation import _ensemble_parts
+
+    rng = np.random.default_rng(0)
+    idx = np.array([5, 2, 9, 7])
+    y = rng.random((4, 1))
+
+    def parts(pred, order):
+        return {k: Part(index=idx[order], true=y[order], pred=pred[order]) for k in ("valid", "test")}
+
+    a, b = rng.random((4, 1)), rng.random((4, 1))
+    ens = _ensemble_parts("classification", parts(a, [0, 1, 2, 3]), parts(b, [3, 2, 1, 0]))  # any row order
+    order = np.argsort(idx)
+    np.testing.assert_allclose(ens["test"].pred, ((a + b) / 2)[order])
+    assert ens["test"].index.tolist() == sorted(idx.tolist())
+    # regression: b on another scale (2a + 1) standardises to a's ranking; identical models give themselves
+    same = _ensemble_parts("regression", parts(a, [0, 1, 2, 3]), parts(a, [0, 1, 2, 3]))
+    np.testing.assert_allclose(same["test"].pred, a[order], atol=1e-9)
+    scaled = _ensemble_parts("regression", parts(a, [0, 1, 2, 3]), parts(2 * a + 1, [0, 1, 2, 3]))
+    assert np.argsort(scaled["test"].pred[:, 0]).tolist() == np.argsort(a[order][:, 0]).tolist()
