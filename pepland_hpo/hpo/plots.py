@@ -75,7 +75,8 @@ def ablation_plot(report: "AblationReport", path: Path) -> Path:
                              squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         _panel(ax, report, metric)
-    axes[0][0].legend(loc="best", fontsize=7)
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(loc="best", fontsize=7)
     what = "bootstrap 95 % interval" if report.evidence == "molecules" else "t interval over seeds (seed-only)"
     fig.suptitle(f"{report.study_name}: {report.n_splits} split(s), dots = runs, bars = {what}", fontsize=10)
     fig.tight_layout()

@@ -344,3 +344,23 @@ def test_ensemble_parts_mean_probabilities_and_standardised_regression():
     np.testing.assert_allclose(same["test"].pred, a[order], atol=1e-9)
     scaled = _ensemble_parts("regression", parts(a, [0, 1, 2, 3]), parts(2 * a + 1, [0, 1, 2, 3]))
     assert np.argsort(scaled["test"].pred[:, 0]).tolist() == np.argsort(a[order][:, 0]).tolist()
+
+
+def test_regression_study_reports_rmse_r2_spearman_with_intervals(url, tmp_path):
+    from sklearn.metrics import mean_squared_error
+
+    y = np.random.default_rng(5).normal(size=150)
+    study = make_evidence_study(url, y, random_splits(150, 1), variants=["gcn", "graphormer"], seeds=(0, 1),
+                                signal={"gcn": 0.7, "graphormer": 3.0}, task="regression")
+    report = build_report(url, "ev", out_dir=tmp_path / "o", reference=False, publish=False)
+    assert report.metric == "rmse" and report.second_metric == "r2" and report.evidence == "molecules"
+    g = report.rows[1]
+    for m in ("rmse", "mae", "r2", "spearman"):
+        assert math.isfinite(g.test[m].low) and g.test[m].low <= g.test[m].value <= g.test[m].high
+    # point value: the mean over seeds of each run's RMSE on the full test set
+    runs = [trial_predictions(t.user_attrs)["test"] for t in study.get_trials() if trial_identity(t).variant == "graphormer"]
+    expect = np.mean([math.sqrt(mean_squared_error(p.true[:, 0], p.pred[:, 0])) for p in runs])
+    assert g.test["rmse"].value == pytest.approx(expect, abs=1e-5)
+    # lower RMSE is better: graphormer (less noise) beats gcn significantly
+    assert g.vs_baseline.diff < 0 and g.vs_baseline.p_adjusted < 0.05
+    assert "graphormer" in report.markdown.split("Significantly better than `gcn`:")[1].split("\n")[0]

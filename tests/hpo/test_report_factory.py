@@ -99,6 +99,7 @@ def make_evidence_study(
     data: str = "data.csv",
     same_predictions: tuple[str, str] | None = None,
     rng_seed: int = 0,
+    task: str = "classification",
 ) -> optuna.Study:
     """A study shaped like today's workers write it: identity in user attrs, per-molecule predictions.
 
@@ -112,7 +113,8 @@ def make_evidence_study(
     signal = signal or {v: 0.5 + 0.5 * i for i, v in enumerate(variants)}
     study = optuna.create_study(study_name=name, storage=storage_url, direction="maximize")
     spec = {
-        "kind": "ablation", "metric": "auroc", "direction": "maximize", "task": "classification",
+        "kind": "ablation", "metric": "auroc" if task == "classification" else "rmse",
+        "direction": "maximize" if task == "classification" else "minimize", "task": task,
         "target": "label", "data": data,
         "split": {"kind": "random", "fractions": [0.6, 0.2, 0.2], "seed": 0,
                   **({"repeats": len(splits)} if len(splits) > 1 else {})},
@@ -136,19 +138,22 @@ def make_evidence_study(
                     parts = {}
                     for part in ("valid", "test"):
                         idx = np.asarray(split[part])
+                        if task == "regression":  # a prediction that improves with the signal
+                            parts[part] = (idx, y[idx], y[idx] + rng.normal(0, 1 / signal[variant], len(idx)))
+                            continue
                         z = signal[variant] * (2 * y[idx] - 1) + rng.normal(0, 1, len(idx))
                         parts[part] = (idx, y[idx], 1 / (1 + np.exp(-z)))
                 stored[(variant, r, seed)] = parts
-                val = compute_metrics("classification", parts["valid"][1], parts["valid"][2])
-                test = compute_metrics("classification", parts["test"][1], parts["test"][2])
+                val = compute_metrics(task, parts["valid"][1], parts["valid"][2])
+                test = compute_metrics(task, parts["test"][1], parts["test"][2])
                 t0 = start + dt.timedelta(minutes=len(stored))
                 trial = create_trial(
-                    state=TrialState.COMPLETE, value=val["auroc"],
+                    state=TrialState.COMPLETE, value=val[spec["metric"]],
                     user_attrs={"variant": variant, "seed": seed, "split_repeat": r, "param_count": 1000 * (i + 1),
                                 "epochs_run": 5, "best_epoch": 5 if variant == variants[0] else 3,
                                 "val_metrics": val, "test_metrics": test,
                                 "predictions": encode_predictions(parts)},
-                    intermediate_values={e: val["auroc"] for e in range(5)},
+                    intermediate_values={e: val[spec["metric"]] for e in range(5)},
                 )
                 trial.datetime_start = t0
                 trial.datetime_complete = t0 + dt.timedelta(seconds=30 * (i + 1))
