@@ -146,6 +146,10 @@ def create_ablation(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
     split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
+    split_repeats: Optional[int] = typer.Option(
+        None, "--split-repeats", help="Number of different splits of that kind (each variant runs every "
+        "split x seed; repeat r uses split seed + r)."
+    ),
     settings: Optional[List[str]] = typer.Option(
         None, "--set", help="Override a model or training setting: --set hidden_dim=32 (repeatable)."
     ),
@@ -157,7 +161,7 @@ def create_ablation(
     ),
     storage: Optional[str] = StorageOption,
 ) -> None:
-    """Create an ablation study: one queued trial per variant x seed.
+    """Create an ablation study: one queued trial per variant x split x seed.
 
     Running it again adds no trial; `--retry-failed` re-queues failed pairs; `--replace` starts over.
 
@@ -178,6 +182,7 @@ def create_ablation(
         settings=parse_settings(settings),
         name=name,
         split=split,
+        split_repeats=split_repeats,
     )
     result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
     _print_data_lines(result.data_lines)
@@ -329,7 +334,13 @@ def report(
     metric: Optional[str] = typer.Option(None, "--metric", help="Metric to compare (default: the study's)."),
     storage: Optional[str] = StorageOption,
 ) -> None:
-    """Compare variants across seeds (mean, sd, CI, paired tests) against a fingerprint reference."""
+    """Compare variants with bootstrap intervals over test molecules (and splits), Holm-adjusted paired
+    differences, a fingerprint reference and "variant ⊕ reference" rows.
+
+    Recomputed from the trials' stored per-molecule predictions; safe to run while workers are busy.
+
+    Example: `pepland-hpo report ablation --out reports/ablation`
+    """
     from pepland_hpo.hpo.report import build_report, render_report
 
     result = build_report(storage, name, out_dir=out, metric=metric)

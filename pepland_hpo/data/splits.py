@@ -105,10 +105,10 @@ def similarity_clusters(smiles: list[str], cutoff: float = SIMILARITY_CUTOFF) ->
     return list(Butina.ClusterData(dists, len(fps), cutoff, isDistData=True))
 
 
-def _similarity(smiles, fractions, seed) -> Split:
+def _similarity(smiles, fractions, seed, clusters=None) -> Split:
     n = len(smiles)
     n_valid, n_test = _sizes(n, fractions)
-    clusters = similarity_clusters(list(smiles))
+    clusters = clusters if clusters is not None else similarity_clusters(list(smiles))
     order = np.random.default_rng(seed).permutation(len(clusters))
     train, valid, test = [], [], []
     for k in order:
@@ -143,6 +143,26 @@ def make_split(smiles, labels=None, kind: str = "random", fractions=(0.8, 0.1, 0
     if kind == "similarity":
         return _similarity(smiles, fractions, seed)
     raise UserInputError(f"unknown split kind {kind!r}; use one of: {', '.join(SPLIT_KINDS)}")
+
+
+def make_splits(smiles, labels=None, kind: str = "random", fractions=(0.8, 0.1, 0.1), seed: int = 0,
+                repeats: int = 1) -> list[Split]:
+    """``repeats`` splits of one kind: repeat ``r`` is :func:`make_split` with seed ``seed + r``.
+
+    A random or stratified split repeats with a new permutation; a similarity
+    split deals the same Butina clusters (computed once) to the parts in a new
+    order, so each repeat holds out different clusters. Repeat 0 is exactly
+    the single split of ``make_split(..., seed=seed)``.
+
+        >>> [s.test.tolist() for s in make_splits(["C"] * 10, seed=0, repeats=2)] != [[0], [0]]
+        True
+    """
+    if int(repeats) < 1:
+        raise UserInputError(f"split repeats must be at least 1, got {repeats}")
+    if kind == "similarity" and len(smiles):
+        clusters = similarity_clusters(list(smiles))
+        return [_similarity(smiles, fractions, seed + r, clusters) for r in range(int(repeats))]
+    return [make_split(smiles, labels, kind=kind, fractions=fractions, seed=seed + r) for r in range(int(repeats))]
 
 
 # ------------------------------------------------------------------ overlap

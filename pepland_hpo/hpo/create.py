@@ -84,32 +84,32 @@ def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]]) -> list
     return lines
 
 
-def compute_split(spec: StudySpec, dataset) -> dict[str, list[int]]:
-    from pepland_hpo.data.splits import make_split
+def compute_split(spec: StudySpec, dataset) -> list[dict[str, list[int]]]:
+    """Every split the study trains on (``split.repeats`` of them, repeat 0 first)."""
+    from pepland_hpo.data.splits import make_splits
 
     labels = dataset.targets[:, 0] if dataset.targets.shape[1] else None
-    split = make_split(
+    splits = make_splits(
         list(dataset.smiles),
         labels,
         kind=spec.split["kind"],
         fractions=tuple(spec.split["fractions"]),
         seed=spec.split["seed"],
+        repeats=int(spec.split.get("repeats", 1)),
     )
-    return {"train": [int(i) for i in split.train], "valid": [int(i) for i in split.valid],
-            "test": [int(i) for i in split.test]}
+    return [s.to_dict() for s in splits]
 
 
 def _comparable(spec_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec_dict.items() if k not in _EXTENDABLE}
 
 
-def trial_pair(trial) -> tuple[str, int] | None:
-    """The (variant, seed) an ablation trial stands for, from its params or queued fixed params."""
-    params = dict(trial.system_attrs.get("fixed_params") or {})
-    params.update(trial.params)
-    if "variant" in params and "seed" in params:
-        return str(params["variant"]), int(params["seed"])
-    return None
+def trial_pair(trial) -> tuple[str, int, int] | None:
+    """The (variant, seed, split repeat) an ablation trial stands for (see :mod:`.identity`)."""
+    from pepland_hpo.hpo.identity import trial_identity
+
+    ident = trial_identity(trial)
+    return None if ident is None else (ident.variant, ident.seed, ident.split_repeat)
 
 
 def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bool = False,
@@ -119,8 +119,9 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     import optuna
 
     dataset = validate_spec(spec)
-    split = compute_split(spec, dataset)
-    if min(len(split["train"]), len(split["valid"])) == 0:
+    splits = compute_split(spec, dataset)
+    split = splits[0]
+    if min(min(len(s["train"]), len(s["valid"])) for s in splits) == 0:
         raise UserInputError(f"{spec.data}: too few molecules ({len(dataset)}) for a train/valid split")
     spec_dict = spec.to_dict()
     data_lines = describe_data(spec, dataset, split)
@@ -164,7 +165,15 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
         study.set_user_attr("kind", spec.kind)
         study.set_user_attr("data_hash", dataset.content_hash)
         study.set_user_attr("split", split)
+        if len(splits) > 1:
+            study.set_user_attr("splits", splits)
         study.set_user_attr("n_molecules", len(dataset))
+        if spec.metric:
+            import warnings
+
+            with warnings.catch_warnings():  # experimental API
+                warnings.simplefilter("ignore")
+                study.set_metric_names([f"val {spec.metric}"])  # the dashboard says what is optimised
         # Last: the spec's presence marks a study as completely written.
         study.set_user_attr("spec", spec_dict)
 
@@ -174,14 +183,18 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
         counted = [t for t in trials if not (retry_failed and t.state == optuna.trial.TrialState.FAIL)]
         present = {p for p in (trial_pair(t) for t in counted) if p is not None}
         already = 0
+        from pepland_hpo.hpo.identity import identity_attrs
+
+        # Identity as user attributes, not params: see hpo.identity (extending a study
+        # with seeds or variants must not change a parameter's choices).
         for variant in spec.variants:
-            for seed in spec.seeds:
-                if (variant, seed) in present:
-                    already += 1
-                    continue
-                study.enqueue_trial({"variant": variant, "seed": seed},
-                                    user_attrs={"variant": variant, "seed": seed})
-                enqueued += 1
+            for repeat in range(len(splits)):
+                for seed in spec.seeds:
+                    if (variant, seed, repeat) in present:
+                        already += 1
+                        continue
+                    study.enqueue_trial({}, user_attrs=identity_attrs(variant, seed, repeat))
+                    enqueued += 1
     else:
         if spec.n_trials is not None and spec.n_trials != (study.user_attrs["spec"] or {}).get("n_trials"):
             merged = dict(study.user_attrs["spec"])

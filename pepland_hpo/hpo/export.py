@@ -8,7 +8,11 @@ missing row is how failures get forgotten.
 
 Columns: ``number, state, value, datetime_start, datetime_complete,
 duration_s``, then ``params.<name>``, then the user attributes (flattened,
-lists as JSON), sorted by name within each group.
+lists as JSON), sorted by name within each group. A trial's stored per-molecule
+predictions become one ``predictions`` cell with their sizes ("valid 232, test
+232"); the report reads the predictions themselves. Ablation trials carry
+``variant``, ``seed`` and ``split_repeat`` as attribute columns (older studies
+also as ``params.variant`` / ``params.seed``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from optuna.trial import FrozenTrial
+
+from pepland_hpo.hpo import evidence
 
 FIXED_COLUMNS = ["number", "state", "value", "datetime_start", "datetime_complete", "duration_s"]
 
@@ -49,7 +55,13 @@ def trial_record(trial: FrozenTrial) -> dict[str, Any]:
     }
     for k, v in trial.params.items():
         rec[f"params.{k}"] = v
-    flatten(dict(trial.user_attrs), "", rec)
+    attrs = dict(trial.user_attrs)
+    stored = attrs.pop(evidence.ATTR, None)
+    flatten(attrs, "", rec)
+    if stored is not None:
+        # per-molecule predictions are evidence for the report, not spreadsheet cells: sizes only
+        parts = evidence.decode_predictions(stored) or {}
+        rec["predictions"] = ", ".join(f"{name} {len(part)}" for name, part in parts.items()) or "unreadable"
     return rec
 
 
@@ -67,9 +79,9 @@ def trials_frame(study):
 
 def export_trials(storage_url: str | None, study_name: str, csv_path: str | Path) -> int:
     """Write one row per trial of ``study_name`` to ``csv_path``; returns the number of rows."""
-    from pepland_hpo.hpo.report import _open_study
+    from pepland_hpo.hpo.report import open_study
 
-    study = _open_study(storage_url, study_name)
+    study = open_study(storage_url, study_name)
     frame = trials_frame(study)
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)

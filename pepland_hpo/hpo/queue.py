@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # User attributes a queued trial keeps when it is re-queued; everything else
 # described the failed attempt.
-_KEEP_ON_REQUEUE = ("variant", "seed", "retry_history", "handback_history")
+_KEEP_ON_REQUEUE = ("variant", "seed", "split_repeat", "retry_history", "handback_history")
 
 
 def _tables():

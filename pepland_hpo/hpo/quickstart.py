@@ -44,6 +44,7 @@ def run_quickstart(storage_url: str | None, console: Console) -> None:
         epochs=QUICKSTART_EPOCHS,
         settings=dict(QUICKSTART_SETTINGS),
         name=QUICKSTART_STUDY,
+        split_repeats=1,  # the demo's budget: one split x 2 seeds (studies/ablation.yaml ships 3 splits)
     )
     created = create_study_from_spec(url, spec)
     console.print(

@@ -1,6 +1,10 @@
-"""The fingerprint reference every ablation is measured against.
+"""The references every ablation is measured against: feature sets + one model.
 
-Morgan count fingerprints (radius 2 = ECFP4, 2048 bits, counts rather than
+A reference is a named feature function (SMILES -> ``[n, d]`` matrix) fed to
+one model, scikit-learn's histogram gradient boosting; :data:`REFERENCES`
+lists them, the first is the primary one every variant's "Δ vs reference" and
+"variant ⊕ reference" rows use, and adding a feature set is one
+:func:`register` line. The shipped one: Morgan count fingerprints (radius 2 = ECFP4, 2048 bits, counts rather than
 bits) fed to scikit-learn's histogram gradient boosting. In an independent
 peptide benchmark this simple model out-ranked PepLand and the pretrained
 language models on binding and CPP tasks, so a graph variant that does not
@@ -9,10 +13,12 @@ beat it has not earned its cost; the report puts it on every table and plot.
 It is trained on exactly the split stored with the study (train rows only),
 scored on the same validation and test rows with the same
 :func:`~pepland_hpo.training.metrics.compute_metrics` as the graph models, once
-per study seed (``random_state=seed``). Results are cached on disk, keyed by
-what determines them (data hash, split indices, task, targets, seed, versions),
-so rerunning a report costs nothing and a re-created study with a different
-split can never read a stale entry.
+per study split and seed (``random_state=seed``), and keeps its per-molecule
+predictions in the same encoding trials store (:mod:`pepland_hpo.hpo.evidence`),
+so the report's bootstrap treats it exactly like a variant. Results are cached
+on disk, keyed by what determines them (reference, data hash, split indices,
+task, targets, seed, versions), so rerunning a report costs nothing and a
+re-created study with a different split can never read a stale entry.
 
 Note: without early stopping (scikit-learn only turns it on above 10,000
 samples) HGB is deterministic, so its seed-to-seed spread is usually zero; the
@@ -24,15 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
 from pepland_hpo import paths
 
-REFERENCE_LABEL = "reference (ECFP4 counts + HGB)"
-REFERENCE_VERSION = 2  # bump when the model or features change so caches are not reused
+REFERENCE_VERSION = 3  # bump when the model or the cached entry changes so caches are not reused
 FP_RADIUS = 2
 FP_BITS = 2048
 REFERENCE_THREADS = 1
@@ -51,6 +57,43 @@ def morgan_counts(smiles: Sequence[str]) -> np.ndarray:
         if mol is not None:
             out[i] = gen.GetCountFingerprintAsNumPy(mol)
     return out
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str  # short key (cache, CSV)
+    label: str  # how the report names the row
+    features: Callable[[Sequence[str]], np.ndarray]
+    description: str
+
+
+REFERENCES: dict[str, Reference] = {}
+
+
+def register(name: str, label: str, features: Callable[[Sequence[str]], np.ndarray], description: str = "") -> None:
+    """Add a reference row: ``features(smiles) -> [n, d]`` + histogram gradient boosting."""
+    REFERENCES[name] = Reference(name, label, features, description)
+
+
+def _lazy(module: str, function: str) -> Callable[[Sequence[str]], np.ndarray]:
+    """A feature function imported on first use (keeps optional feature modules out of imports)."""
+
+    def call(smiles: Sequence[str]) -> np.ndarray:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(list(smiles))
+
+    return call
+
+
+register("ecfp4", "reference (ECFP4 counts + HGB)", morgan_counts,
+         f"Morgan count fingerprint (radius {FP_RADIUS}, {FP_BITS} bits)")
+# another feature set is one line, e.g.
+# register("composition", "reference (residue composition + HGB)",
+#          _lazy("pepland_hpo.data.composition", "composition_features"), "residue counts and length")
+
+PRIMARY = "ecfp4"
+REFERENCE_LABEL = REFERENCES[PRIMARY].label
 
 
 def _as_2d(targets) -> np.ndarray:
@@ -104,7 +147,8 @@ def _fit_one(X: np.ndarray, yt: np.ndarray, rows: np.ndarray, task: str, seed: i
     return model.predict(X[:, cols])
 
 
-def _cache_key(data_hash: str, task: str, split: Mapping[str, Sequence[int]], targets: np.ndarray, seed: int) -> str:
+def _cache_key(data_hash: str, task: str, split: Mapping[str, Sequence[int]], targets: np.ndarray, seed: int,
+               reference: str = PRIMARY) -> str:
     import sklearn
 
     h = hashlib.sha256()
@@ -112,6 +156,7 @@ def _cache_key(data_hash: str, task: str, split: Mapping[str, Sequence[int]], ta
         json.dumps(
             {
                 "version": REFERENCE_VERSION,
+                "reference": reference,
                 "sklearn": sklearn.__version__,
                 "data_hash": data_hash,
                 "task": task,
@@ -134,48 +179,60 @@ def reference_results(
     smiles: Sequence[str],
     targets,
     task: str,
-    splits: Mapping[int, Mapping[str, Sequence[int]]],
+    splits: Mapping[Hashable, Mapping[str, Sequence[int]]],
     data_hash: str,
     cache_dir: Path | None = None,
-) -> dict[int, dict]:
-    """Train and score the reference once per seed; ``splits`` maps seed -> split.
+    reference: str = PRIMARY,
+    seed_of: Callable[[Hashable], int] | None = None,
+) -> dict[Hashable, dict]:
+    """Train and score one reference per cell; ``splits`` maps a cell (a seed, or a
+    ``(split repeat, seed)`` pair) to its split, ``seed_of(cell)`` gives the model's seed
+    (default: the cell itself, or its last element).
 
-    Returns ``{seed: {"val_metrics": {...}, "test_metrics": {...}, "seconds": s,
-    "cached": bool}}``. Fingerprints are only computed when some seed misses
-    the cache.
+    Returns ``{cell: {"val_metrics": {...}, "test_metrics": {...}, "predictions": <evidence>,
+    "seconds": s, "cached": bool}}``. Features are only computed when some cell misses the cache.
     """
+    from pepland_hpo.hpo.evidence import encode_predictions
     from pepland_hpo.training.metrics import compute_metrics
 
+    ref = REFERENCES[reference]
+    seed_of = seed_of or (lambda cell: int(cell[-1]) if isinstance(cell, tuple) else int(cell))
     cache = Path(cache_dir) if cache_dir is not None else reference_cache_dir()
     y = _as_2d(targets)
-    out: dict[int, dict] = {}
+    out: dict[Hashable, dict] = {}
     X = None
-    for seed, split in splits.items():
-        path = cache / f"{_cache_key(data_hash, task, split, y, seed)}.json"
+    for cell, split in splits.items():
+        seed = seed_of(cell)
+        path = cache / f"{_cache_key(data_hash, task, split, y, seed, reference)}.json"
         if path.is_file():
             try:
                 entry = json.loads(path.read_text())
                 entry["cached"] = True
-                out[seed] = entry
+                out[cell] = entry
                 continue
             except (OSError, ValueError):
                 pass  # a torn write by a concurrent report: recompute and overwrite
         if X is None:
-            X = morgan_counts(smiles)
+            X = np.asarray(ref.features(smiles), dtype=np.float32)
         t0 = time.perf_counter()
         train = np.asarray(split["train"], dtype=np.int64)
         preds = fit_and_predict(X, y, task, train, int(seed))
         entry = {"seconds": time.perf_counter() - t0}
+        parts = {}
         for part, key in (("valid", "val_metrics"), ("test", "test_metrics")):
             idx = np.asarray(split[part], dtype=np.int64)
-            entry[key] = compute_metrics(task, y[idx], preds[idx])
+            if len(idx):
+                entry[key] = compute_metrics(task, y[idx], preds[idx])
+                parts[part] = (idx, y[idx], preds[idx])
+        entry["predictions"] = encode_predictions(parts)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{time.time_ns()}.tmp")
         tmp.write_text(json.dumps(entry))
         tmp.replace(path)  # atomic, so a reader never sees half a file
         entry["cached"] = False
-        out[seed] = entry
+        out[cell] = entry
     return out
 
 
-__all__ = ["REFERENCE_LABEL", "fit_and_predict", "morgan_counts", "reference_results"]
+__all__ = ["PRIMARY", "REFERENCES", "REFERENCE_LABEL", "Reference", "fit_and_predict", "morgan_counts", "reference_results",
+           "register"]

@@ -37,7 +37,7 @@ _TOP_KEYS = {
     "variants", "variant", "seeds", "settings", "space", "sampler", "pruner", "n_trials",
     "max_retries", "epochs",
 }
-_SPLIT_KEYS = {"kind", "fractions", "seed"}
+_SPLIT_KEYS = {"kind", "fractions", "seed", "repeats"}
 _SAMPLER_KEYS = {"kind", "multivariate", "constant_liar", "n_startup_trials", "group"}
 _PRUNER_KEYS = {"kind", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"}
 
@@ -226,6 +226,14 @@ def check_structure(spec: StudySpec) -> None:
     if not isinstance(split["seed"], int) or isinstance(split["seed"], bool):
         raise UserInputError(f"{_where(src, 'split.seed')}: expected an integer, got {split['seed']!r}")
     split["fractions"] = [float(x) for x in fr]
+    repeats = split.pop("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise UserInputError(f"{_where(src, 'split.repeats')}: expected an integer >= 1, got {repeats!r}")
+    if repeats > 1:
+        if spec.kind != "ablation":
+            raise UserInputError(f"{_where(src, 'split.repeats')}: repeated splits apply to ablation studies only")
+        # kept only when > 1, so a one-split spec reads exactly as before repeats existed
+        split["repeats"] = repeats
     spec.split = split
     # variants / seeds
     if not isinstance(spec.variants, list) or not spec.variants or not all(isinstance(v, str) for v in spec.variants):
@@ -460,10 +468,15 @@ def build_ablation_spec(
     split: str | None = None,
     smiles_col: str | None = None,
     validate: bool = True,
+    split_repeats: int | None = None,
 ) -> StudySpec:
     spec = load_spec(_default_base(base_path, "ablation"))
     if spec.kind != "ablation":
         raise UserInputError(f"{spec.source}: kind is {spec.kind}, expected ablation")
+    if split_repeats is not None:
+        if split_repeats < 1:
+            raise UserInputError(f"--split-repeats must be at least 1, got {split_repeats}")
+        spec.split = {**spec.split, "repeats": split_repeats}
     if variants is not None:
         spec.variants = expand_variants(list(variants))
     _apply_common(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,

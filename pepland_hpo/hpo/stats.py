@@ -1,7 +1,15 @@
-"""Statistics across seeds for the ablation report.
+"""Seed-level statistics and multiplicity control for the ablation report.
 
-Two small, pure functions, kept apart from the report so a test can check them
-against numpy/scipy directly:
+The report's intervals come from a bootstrap over test molecules
+(:mod:`pepland_hpo.hpo.report.bootstrap`). What lives here is what does not
+need per-molecule predictions:
+
+* :func:`holm` - Holm's step-down adjustment of a family of p-values (every
+  comparison of one report table is one family);
+
+and the seed-only statistics a study made before predictions were stored falls
+back to (its rows say so). Two small, pure functions, kept apart from the
+report so a test can check them against numpy/scipy directly:
 
 * :func:`summarize` - mean, sample standard deviation and a two-sided 95 %
   confidence interval from Student's t distribution (seeds are few, so a
@@ -131,4 +139,25 @@ def paired_test(reference: Mapping[object, float], other: Mapping[object, float]
     )
 
 
-__all__ = ["CONFIDENCE", "WILCOXON_MIN_PAIRS", "PairedResult", "Summary", "paired_test", "summarize"]
+def holm(pvalues: Iterable[float]) -> list[float]:
+    """Holm-adjusted p-values (same order); NaN stays NaN and is not counted in the family.
+
+    Sorted ascending, the i-th smallest of m p-values is multiplied by (m - i),
+    a running maximum keeps the order, and values are capped at 1; controls the
+    family-wise error rate under any dependence between the tests.
+
+    >>> holm([0.01, 0.04, 0.03, float("nan")])
+    [0.03, 0.06, 0.06, nan]
+    """
+    p = np.asarray([float(x) for x in pvalues], dtype=np.float64)
+    out = np.full(p.shape, NAN)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if m:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        adjusted = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+        out[order] = np.minimum(adjusted, 1.0)
+    return [float(round(x, 12)) if math.isfinite(x) else NAN for x in out]
+
+
+__all__ = ["holm", "CONFIDENCE", "WILCOXON_MIN_PAIRS", "PairedResult", "Summary", "paired_test", "summarize"]

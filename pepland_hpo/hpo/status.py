@@ -12,9 +12,15 @@ from collections import Counter
 from typing import Any
 
 from pepland_hpo.errors import UserInputError
+from pepland_hpo.hpo.identity import trial_identity
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
 
 _STATES = ("WAITING", "RUNNING", "COMPLETE", "PRUNED", "FAIL")
+
+
+def _variant(trial):
+    ident = trial_identity(trial)
+    return ident.variant if ident else trial.user_attrs.get("variant")
 
 
 def _seconds(trial) -> float | None:
@@ -51,8 +57,9 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
             "host": t.user_attrs.get("host"),
             "gpu": t.user_attrs.get("gpu"),
             "device": t.user_attrs.get("device"),
-            "variant": t.user_attrs.get("variant"),
-            "seed": t.user_attrs.get("seed"),
+            "variant": (ident := trial_identity(t)) and ident.variant,
+            "seed": ident and ident.seed,
+            "split": ident and ident.split_repeat,
             "epoch": max(t.intermediate_values) if t.intermediate_values else 0,
             "running_s": (now - t.datetime_start).total_seconds() if t.datetime_start else None,
         })
@@ -76,7 +83,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         for t in trials:
             d = _seconds(t) if t.state.name in ("COMPLETE", "PRUNED") else None
             if d:
-                per_variant.setdefault(t.user_attrs.get("variant"), []).append(d)
+                per_variant.setdefault(_variant(t), []).append(d)
         overall = sum(finished_ok) / len(finished_ok)
 
         def expected(variant) -> float:
@@ -85,7 +92,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
             spent = [r["running_s"] or 0.0 for r in running if r["variant"] == variant]
             return max([overall, *spent, *(sum(v) / len(v) for v in per_variant.values())])
 
-        queued = sum(expected(t.user_attrs.get("variant")) for t in trials if t.state.name == "WAITING")
+        queued = sum(expected(_variant(t)) for t in trials if t.state.name == "WAITING")
         left_running = sum(max(0.0, expected(r["variant"]) - (r["running_s"] or 0.0)) for r in running)
         eta_s = (queued + left_running) / workers
     elif waiting == 0 and not running:
@@ -163,10 +170,10 @@ def render_status(status: dict, console) -> None:
     running = [(st["name"], r) for st in status["studies"] for r in st["running"]]
     if running:
         rt = Table(title="running trials")
-        for col in ("study", "trial", "variant", "seed", "epoch", "worker", "host", "gpu", "running"):
+        for col in ("study", "trial", "variant", "split", "seed", "epoch", "worker", "host", "gpu", "running"):
             rt.add_column(col)
         for name, r in running:
-            rt.add_row(name, str(r["trial"]), str(r["variant"]), str(r["seed"]), str(r["epoch"]),
+            rt.add_row(name, str(r["trial"]), str(r["variant"]), str(r.get("split")), str(r["seed"]), str(r["epoch"]),
                        str(r["worker"]), str(r["host"]), str(r["gpu"]), _fmt_seconds(r["running_s"]))
         console.print(rt)
     for st in status["studies"]:

@@ -367,13 +367,19 @@ class Worker:
             raise StorageOutage("stopped by signal while the storage was unreachable; the trial is left for reaping")
 
     def _job(self, trial) -> dict[str, Any]:
+        from pepland_hpo.hpo.identity import study_splits, trial_identity
         from pepland_hpo.training.run import split_settings_overrides
 
         spec = self.spec
         params: dict[str, Any] = {}
+        split = self.split
         if self.kind == "ablation":
-            variant = trial.suggest_categorical("variant", spec.variants)
-            seed = trial.suggest_categorical("seed", spec.seeds)
+            # identity from the queued trial's user attrs (hpo.identity), never suggested
+            ident = trial_identity(self.rdb.get_trial(trial._trial_id))
+            if ident is None:
+                raise UserInputError(f"trial {trial.number} names no variant and seed (not queued by create)")
+            variant, seed = ident.variant, ident.seed
+            split = self.split if ident.split_repeat == 0 else study_splits(self.study.user_attrs)[ident.split_repeat]
         else:
             for key, choices in spec.space.items():
                 params[key] = trial.suggest_categorical(key, choices)
@@ -385,7 +391,7 @@ class Worker:
         return {
             "number": trial.number, "variant": variant, "seed": int(seed), "params": params,
             "data": spec.data, "target": spec.target, "task": spec.task, "smiles_col": spec.smiles_col,
-            "split": self.split, "metric": spec.metric, "model_overrides": model_over,
+            "split": split, "metric": spec.metric, "model_overrides": model_over,
             "train_overrides": train_over, "device": self.device, "fault": fault,
             "checkpoint_dir": str(ckpt_dir), "threads": self.threads, "parent_pid": os.getpid(),
         }
@@ -649,6 +655,10 @@ class Worker:
             "best_epoch": res.get("best_epoch"),
             "non_finite_steps": int(res.get("non_finite_steps") or 0),
         }
+        if res.get("predictions"):  # per-molecule evidence for the report's bootstrap
+            from pepland_hpo.hpo import evidence
+
+            attrs[evidence.ATTR] = evidence.encode_predictions(res["predictions"])
         if res.get("wall_seconds") is not None:
             attrs["wall_seconds"] = float(res["wall_seconds"])
         for key, value in (res.get("extra") or {}).items():

@@ -160,6 +160,9 @@ class ExperimentResult:
     target_names: list[str]
     history: list[dict[str, float]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    # per held-out part ("valid", "test"): {"index": rows of the data, "true": [n][T],
+    # "pred": [n][T]} with the best weights (probabilities / values in target units)
+    predictions: dict[str, dict[str, list]] = field(default_factory=dict)
     # pretraining (variants that pretrain): pretrain_key, pretrain_reused, pretrain_loss,
     # pretrain_non_finite_steps, frozen_parameters
     extra: dict[str, Any] = field(default_factory=dict)
@@ -426,11 +429,23 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
     result = train_supervised(model, train_ds, valid_ds, task, metric, train_cfg, device,
                               on_epoch=on_epoch, progress=progress, resume=resume)
 
+    # The best weights are loaded: score each held-out part once more and keep every
+    # molecule's prediction, so statistics over molecules can be recomputed later.
+    targets = np.asarray(dataset.targets, dtype=np.float64)
+    targets = targets[:, None] if targets.ndim == 1 else targets
+    predictions: dict[str, dict[str, list]] = {}
     test_metrics: dict[str, float] = {}
-    if len(split.test):
-        test_metrics, _ = evaluate(model, dataset.subset(split.test), task, device,
+    for name in ("valid", "test"):
+        idx = getattr(split, name)
+        if not len(idx):
+            continue
+        metrics, y_pred = evaluate(model, dataset.subset(idx), task, device,
                                    batch_size=max(train_cfg.batch_size, 64),
                                    target_scaler=result.target_scaler, precision=train_cfg.precision)
+        if name == "test":
+            test_metrics = metrics
+        predictions[name] = {"index": [int(i) for i in idx], "true": targets[idx].tolist(),
+                             "pred": np.asarray(y_pred, dtype=np.float64).reshape(len(idx), -1).tolist()}
 
     checkpoint: str | None = None
     if cfg.save_checkpoint:
@@ -481,6 +496,7 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
         history=result.history,
         wall_seconds=time.perf_counter() - started,
         extra=extra,
+        predictions=predictions,
     )
 
 

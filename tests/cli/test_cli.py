@@ -91,7 +91,7 @@ def test_inspect_reports_upstream_overlap_and_invalid_rows(pepland_dir, tmp_path
 
 def test_create_then_worker_completes_and_create_is_idempotent(db_url, tmp_path):
     args = [
-        "create", "ablation", "--data", "builtin:amp", "--variants", "gcn", "--seeds", "0,1",
+        "create", "ablation", "--data", "builtin:amp", "--variants", "gcn", "--seeds", "0,1", "--split-repeats", "1",
         "--epochs", "2", "--set", "hidden_dim=32", "--storage", db_url,
     ]
     assert invoke(*args).exit_code == 0
@@ -129,7 +129,7 @@ def test_leave_one_out_ablation_expands_from_full(db_url):
 
     result = invoke(
         "create", "ablation", "--data", "builtin:amp", "--variants", "leave-one-out", "--seeds", "0",
-        "--storage", db_url, "--name", "loo",
+        "--split-repeats", "1", "--storage", db_url, "--name", "loo",
     )
     assert result.exit_code == 0, result.output
     trials = optuna.load_study(study_name="loo", storage=db_url).get_trials()

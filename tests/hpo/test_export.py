@@ -22,7 +22,7 @@ def test_one_row_per_trial_with_flattened_attrs(tmp_path):
     assert n == len(frame) == len(trials) == 10
     assert list(frame["number"]) == [t.number for t in trials]
     assert frame["state"].value_counts().to_dict() == {"COMPLETE": 8, "FAIL": 1, "WAITING": 1}
-    for col in ("value", "params.variant", "params.seed", "test_metrics.auroc", "val_metrics.mcc",
+    for col in ("value", "params.variant", "params.seed", "variant", "seed", "test_metrics.auroc", "val_metrics.mcc",
                 "failure_reason", "param_count", "duration_s", "datetime_start"):
         assert col in frame.columns, col
     first = trials[0]

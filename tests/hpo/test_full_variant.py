@@ -29,8 +29,8 @@ def test_hierpool_and_full_ablation_completes_and_records_pretraining(sqlite_url
 
     trials = optuna.load_study(study_name="hf", storage=sqlite_url).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
-    full = [t for t in trials if t.params["variant"] == "full"]
-    hierpool = [t for t in trials if t.params["variant"] == "hierpool"]
+    full = [t for t in trials if t.user_attrs["variant"] == "full"]
+    hierpool = [t for t in trials if t.user_attrs["variant"] == "hierpool"]
     assert len(full) == 2 and len(hierpool) == 2
     for t in full:
         attrs = t.user_attrs

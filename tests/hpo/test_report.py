@@ -1,7 +1,8 @@
 """The ablation and search reports, on studies built directly through Optuna.
 
-The numbers in report.csv are recomputed here from the raw trials with
-numpy/scipy, independently of pepland_hpo.hpo.stats.
+Intervals, differences and ensemble rows are recomputed here from the stored
+per-molecule predictions with scikit-learn and plain loops, independently of
+the report's vectorised bootstrap.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
+from pepland_hpo.hpo.evidence import trial_predictions
+from pepland_hpo.hpo.identity import trial_identity
 from pepland_hpo.hpo.report import AblationReport, SearchReport, build_report, render_report
-from pepland_hpo.hpo.stats import paired_test, summarize
+from pepland_hpo.hpo.report.ablation import build_ablation
+from pepland_hpo.hpo.report.bootstrap import make_plan
+from pepland_hpo.hpo.stats import holm, paired_test, summarize
 
-from test_report_factory import PARAM_COUNTS, VARIANTS, make_ablation_study
+from test_report_factory import VARIANTS, make_ablation_study, make_evidence_study, random_splits
 
 
 @pytest.fixture
@@ -27,102 +33,176 @@ def url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'studies.db'}"
 
 
-def _raw(study: optuna.Study, variant: str, key: str, metric: str = "auroc") -> dict[int, float]:
-    return {
-        t.user_attrs["seed"]: t.user_attrs[key][metric]
-        for t in study.get_trials(states=(TrialState.COMPLETE,))
-        if t.user_attrs["variant"] == variant
-    }
+def _labels(n: int = 200, seed: int = 1) -> np.ndarray:
+    return (np.random.default_rng(seed).random(n) < 0.4).astype(float)
 
 
-def _t_ci(values: np.ndarray) -> tuple[float, float]:
-    return stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+def _report(url, name="ev", n_resamples=2000, metric=None):
+    study = optuna.load_study(study_name=name, storage=url)
+    return study, build_ablation(study, dict(study.user_attrs["spec"]), metric, reference=False,
+                                 n_resamples=n_resamples)
 
 
-def test_csv_matches_independent_recomputation(url, tmp_path):
-    study = make_ablation_study(url, fail={("performer", 2): "oom"})
-    report = build_report(url, "abl", out_dir=tmp_path / "out", reference=False)
-    assert isinstance(report, AblationReport)
-    csv = pd.read_csv(tmp_path / "out" / "report.csv")
-    assert list(csv["variant"]) == VARIANTS  # spec order
-    for col in ("variant", "n", "val_mean", "val_sd", "test_mean", "test_sd", "p_vs_baseline"):
-        assert col in csv.columns
-    base_test = _raw(study, "gcn", "test_metrics")
-    for i, variant in enumerate(VARIANTS):
-        row = csv[csv["variant"] == variant].iloc[0]
-        for part, key in (("val", "val_metrics"), ("test", "test_metrics")):
-            vals = np.array(list(_raw(study, variant, key).values()))
-            assert row["n"] == len(vals)
-            assert row[f"{part}_mean"] == pytest.approx(vals.mean(), abs=1e-12)
-            assert row[f"{part}_sd"] == pytest.approx(vals.std(ddof=1), abs=1e-12)
-            lo, hi = _t_ci(vals)
-            assert row[f"{part}_ci_low"] == pytest.approx(lo, abs=1e-12)
-            assert row[f"{part}_ci_high"] == pytest.approx(hi, abs=1e-12)
-        mcc = np.array(list(_raw(study, variant, "test_metrics", "mcc").values()))
-        assert row["test_mcc_mean"] == pytest.approx(mcc.mean(), abs=1e-12)
-        assert row["param_count"] == PARAM_COUNTS[variant]
-        assert row["seconds_per_trial"] == pytest.approx(60.0 * (i + 1))
-        if variant == "gcn":
-            assert math.isnan(row["p_vs_baseline"])
-            continue
-        test = _raw(study, variant, "test_metrics")
-        seeds = sorted(set(test) & set(base_test))
-        a = np.array([base_test[s] for s in seeds])
-        b = np.array([test[s] for s in seeds])
-        assert row["diff_vs_baseline"] == pytest.approx((b - a).mean(), abs=1e-12)
-        assert row["p_vs_baseline"] == pytest.approx(stats.ttest_rel(b, a).pvalue, abs=1e-12)
-        prev = _raw(study, VARIANTS[i - 1], "test_metrics")
-        seeds = sorted(set(test) & set(prev))
-        p = stats.ttest_rel([test[s] for s in seeds], [prev[s] for s in seeds]).pvalue
-        assert row["p_vs_previous"] == pytest.approx(p, abs=1e-12)
-    # written everywhere the issue asks for
-    out = tmp_path / "out"
-    assert (out / "report.md").read_text().startswith("# Ablation report: abl")
-    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
-    assert "plot" in report.artifact_ids
+# --------------------------------------------------------------------------- intervals
 
 
-def test_failed_seed_reports_two_of_three_and_still_computes(url, tmp_path):
-    make_ablation_study(url, fail={("performer", 2): "error: RuntimeError: boom"})
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_interval_matches_an_independent_loop_over_stored_predictions(url, repeats):
+    labels = _labels()
+    splits = random_splits(len(labels), repeats)
+    make_evidence_study(url, labels, splits, variants=["gcn", "graphormer"], seeds=(0, 1))
+    B = 200
+    study, report = _report(url, n_resamples=B)
+    row = next(r for r in report.rows if r.variant == "graphormer")
+    # the report's resamples, re-drawn from the same seed: counts per molecule of each split's test set
+    test_index = {r: np.sort(s["test"]) for r, s in enumerate(splits)}
+    plan = make_plan(test_index, {r: labels[i] for r, i in test_index.items()}, B)
+    preds = {}
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        ident = trial_identity(t)
+        if ident.variant == "graphormer":
+            part = trial_predictions(t.user_attrs)["test"]
+            order = np.argsort(part.index)
+            preds[(ident.split_repeat, ident.seed)] = (part.true[order, 0], part.pred[order, 0])
+    per_split = np.zeros((repeats, B))
+    for r in range(repeats):
+        seed_draws = plan.seed_draws(r, (0, 1))  # which seeds resample b averages (with replacement)
+        for b in range(B):
+            idx = np.repeat(np.arange(len(test_index[r])), plan.weights[r][1 + b].astype(int))
+            per_seed = [roc_auc_score(preds[(r, s)][0][idx], preds[(r, s)][1][idx]) for s in (0, 1)]
+            per_split[r, b] = np.mean([per_seed[k] for k in seed_draws[b]])
+    if repeats > 1:
+        draws = plan.split_draws(tuple(range(repeats)))
+        boot = np.array([per_split[draws[b], b].mean() for b in range(B)])
+    else:
+        boot = per_split[0]
+    point = np.mean([np.mean([roc_auc_score(y, p) for (rr, _), (y, p) in preds.items() if rr == r])
+                     for r in range(repeats)])
+    est = row.test["auroc"]
+    assert est.value == pytest.approx(point, abs=1e-9)
+    assert (est.low, est.high) == pytest.approx(tuple(np.quantile(boot, [0.025, 0.975])), abs=1e-9)
+    assert est.n_splits == repeats and est.n_cells == 2 * repeats
+    # stratified: every resample keeps the class counts of the test set
+    for r in range(repeats):
+        w = plan.weights[r][1:]
+        np.testing.assert_array_equal(w @ labels[test_index[r]], np.full(B, labels[test_index[r]].sum()))
+
+
+def test_bounded_intervals_stay_in_range_and_identical_rows_differ_by_zero(url, tmp_path):
+    labels = _labels(120)
+    make_evidence_study(url, labels, random_splits(120, 1), variants=["gcn", "graphormer", "performer"],
+                        signal={"gcn": 6.0, "graphormer": 0.05, "performer": 0.05},
+                        same_predictions=("graphormer", "performer"))
+    _, report = _report(url)
+    for row in report.rows:
+        for m in ("auroc", "auprc", "f1"):
+            est = row.test[m]
+            assert 0.0 <= est.low <= est.value <= est.high <= 1.0, (row.variant, m, est)
+        assert -1.0 <= row.test["mcc"].low <= row.test["mcc"].high <= 1.0
+    assert report.rows[0].test["auroc"].high <= 1.0 and report.rows[0].test["auroc"].value > 0.97
+    same = report.rows[2].vs_previous  # performer vs graphormer: the same predictions
+    assert same.diff == 0.0 and same.low == 0.0 and same.high == 0.0 and same.p == 1.0
+    assert same.p_adjusted == 1.0
+    # a near-chance model is flagged, the near-perfect one is not
+    assert any("at chance" in f for f in report.rows[1].flags)
+    assert not any("at chance" in f for f in report.rows[0].flags)
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = [0.001, 0.2, 0.013, 0.04, 0.5, 0.0101, 0.03]
+    expected = multipletests(p, method="holm")[1]
+    assert holm(p) == pytest.approx(list(expected), abs=1e-12)
+    # NaN (a comparison without pairs) is left out of the family
+    assert holm([0.01, math.nan, 0.04])[0] == pytest.approx(0.02) and math.isnan(holm([0.01, math.nan])[1])
+
+
+def test_weighted_metrics_equal_sklearn_on_materialised_resamples():
+    from sklearn import metrics as skm
+
+    from pepland_hpo.hpo.report.weighted_metrics import weighted_metrics
+
+    rng = np.random.default_rng(0)
+    n = 90
+    y = (rng.random(n) < 0.5).astype(float)
+    p = np.round(rng.random(n) * 0.6 + 0.3 * y, 2)  # rounded: ties on purpose
+    idx = rng.integers(0, n, (6, n))
+    W = np.zeros((6, n))
+    np.add.at(W, (np.arange(6)[:, None], idx), 1)
+    got = weighted_metrics("classification", y, p, W, threshold=0.55)
+    yr = rng.normal(size=n)
+    pr = np.round(yr + rng.normal(size=n), 1)
+    reg = weighted_metrics("regression", yr, pr, W)
+    for b in range(6):
+        yy, pp = y[idx[b]], p[idx[b]]
+        assert got["auroc"][b] == pytest.approx(skm.roc_auc_score(yy, pp))
+        assert got["auprc"][b] == pytest.approx(skm.average_precision_score(yy, pp))
+        assert got["mcc"][b] == pytest.approx(skm.matthews_corrcoef(yy, pp >= 0.55))
+        assert got["f1"][b] == pytest.approx(skm.f1_score(yy, pp >= 0.55))
+        ry, rp = yr[idx[b]], pr[idx[b]]
+        assert reg["rmse"][b] == pytest.approx(np.sqrt(np.mean((ry - rp) ** 2)))
+        assert reg["mae"][b] == pytest.approx(np.mean(np.abs(ry - rp)))
+        assert reg["r2"][b] == pytest.approx(skm.r2_score(ry, rp))
+        assert reg["spearman"][b] == pytest.approx(stats.spearmanr(ry, rp)[0])
+
+
+def test_report_files_csv_and_holm_named(url, tmp_path):
+    labels = _labels()
+    make_evidence_study(url, labels, random_splits(len(labels), 2), seeds=(0,))
+    report = build_report(url, "ev", out_dir=tmp_path / "o", reference=False)
+    csv = pd.read_csv(tmp_path / "o" / "report.csv")
+    assert list(csv["variant"]) == VARIANTS
+    for m in ("auroc", "auprc", "mcc", "f1"):
+        assert {f"test_{m}", f"test_{m}_ci_low", f"test_{m}_ci_high"} <= set(csv.columns)
+    row = csv.set_index("variant").loc["performer"]
+    assert row["n"] == 2 and row["n_splits"] == 2
+    assert row["p_holm_vs_baseline"] >= row["p_vs_baseline"]
+    assert "split0/seed0=" in row["per_run"] and "split1/seed0=" in row["per_run"]
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert "Holm-adjusted" in md and "2 split(s) × 1 seed(s)" in md
+    assert "still improving" in md  # gcn's best epoch is its last in the factory
+    assert (tmp_path / "o" / "report.png").read_bytes()[:4] == b"\x89PNG"
+    study = optuna.load_study(study_name="ev", storage=url)
+    assert study.metric_names == ["val auroc"]  # the dashboard names the objective
+    render_report(report, Console(record=True, width=200))
+
+
+# --------------------------------------------------------------------------- old studies
+
+
+def test_study_without_predictions_reports_seed_only(url, tmp_path):
+    study = make_ablation_study(url, fail={("performer", 2): "error: RuntimeError: boom"})
     report = build_report(url, "abl", out_dir=tmp_path / "o", reference=False)
+    assert isinstance(report, AblationReport) and report.evidence == "seeds"
+    md = report.markdown
+    assert "Intervals are seed-only" in md and "paired t-test over seeds" in md
     perf = next(r for r in report.rows if r.variant == "performer")
     assert (perf.n_done, perf.n_planned) == (2, 3)
     assert perf.failures == {"error: RuntimeError: boom": 1}
-    assert perf.vs_baseline.n_pairs == 2 and math.isfinite(perf.vs_baseline.p_ttest)
-    assert math.isfinite(perf.test.ci_low)
-    md = (tmp_path / "o" / "report.md").read_text()
-    assert "| performer | 2/3 |" in md
-    assert "error: RuntimeError: boom" in md
-    assert "paired t-test" in md
-    csv = pd.read_csv(tmp_path / "o" / "report.csv")
-    assert csv.set_index("variant").loc["performer", "n"] == 2
+    # the old numbers, recomputed with scipy: t interval and paired t-test over seeds
+    def raw(variant):
+        return {t.user_attrs["seed"]: t.user_attrs["test_metrics"]["auroc"]
+                for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs["variant"] == variant}
+    vals = np.array(list(raw("graphormer").values()))
+    lo, hi = stats.t.interval(0.95, len(vals) - 1, loc=vals.mean(), scale=stats.sem(vals))
+    g = report.rows[1].test["auroc"]
+    assert (g.value, g.low, g.high) == pytest.approx((vals.mean(), lo, hi))
+    base, other = raw("gcn"), raw("performer")
+    seeds = sorted(set(base) & set(other))
+    p = stats.ttest_rel([other[s] for s in seeds], [base[s] for s in seeds]).pvalue
+    assert perf.vs_baseline.p == pytest.approx(p) and perf.vs_baseline.n_cells == 2
     render_report(report, Console(record=True, width=200))
 
 
 def test_metric_override_and_unknown_metric(url, tmp_path):
     from pepland_hpo.errors import UserInputError
 
-    study = make_ablation_study(url)
-    report = build_report(url, "abl", out_dir=tmp_path / "o", metric="mcc", reference=False, publish=False)
-    assert report.metric == "mcc" and list(report.rows[0].extra) == ["auroc"]
-    vals = np.array(list(_raw(study, "graphormer", "test_metrics", "mcc").values()))
-    assert report.rows[1].test.mean == pytest.approx(vals.mean())
+    make_evidence_study(url, _labels(), random_splits(200, 1))
+    report = build_report(url, "ev", out_dir=tmp_path / "o", metric="mcc", reference=False, publish=False)
+    assert report.metric == "mcc" and report.second_metric is None
     with pytest.raises(UserInputError, match="aurooc"):
-        build_report(url, "abl", out_dir=tmp_path / "o", metric="aurooc", reference=False, publish=False)
-
-
-def test_one_pair_gives_nan_p_not_a_crash(url, tmp_path):
-    make_ablation_study(url, seeds=[0, 1], fail={("graphormer", 1): "oom", ("performer", 0): "oom", ("performer", 1): "oom"})
-    report = build_report(url, "abl", out_dir=tmp_path / "o", reference=False)
-    rows = {r.variant: r for r in report.rows}
-    assert rows["graphormer"].n_done == 1
-    assert math.isnan(rows["graphormer"].vs_baseline.p_ttest)
-    assert math.isnan(rows["graphormer"].test.sd)
-    assert rows["performer"].n_done == 0 and math.isnan(rows["performer"].test.mean)
-    assert rows["performer"].failures == {"oom": 2}
-    console = Console(record=True, width=200)
-    render_report(report, console)
-    assert "performer" in console.export_text()
+        build_report(url, "ev", out_dir=tmp_path / "o", metric="aurooc", reference=False, publish=False)
 
 
 def test_stats_helpers_against_scipy():
@@ -132,51 +212,54 @@ def test_stats_helpers_against_scipy():
     other = [v + d for v, d in zip(vals, [0.02, 0.01, 0.03, 0.00, 0.04, 0.02])]
     r = paired_test(dict(enumerate(vals)), dict(enumerate(other)))
     assert r.p_ttest == pytest.approx(stats.ttest_rel(other, vals).pvalue)
-    assert r.p_wilcoxon == pytest.approx(stats.wilcoxon(other, vals).pvalue)  # n >= 6
-    assert "Wilcoxon" in r.test_name
-    r5 = paired_test(dict(enumerate(vals[:5])), dict(enumerate(other[:5])))
-    assert math.isnan(r5.p_wilcoxon) and r5.test_name == "paired t-test"
 
 
-def test_reference_row_on_real_data(url, tmp_path, pepland_dir, write_slice):
-    """The ECFP4+HGB reference runs on the study's stored split and is cached per seed."""
-    from pepland_hpo.data.dataset import load_dataset
-    from pepland_hpo.training.metrics import compute_metrics
-    from pepland_hpo.hpo.reference import REFERENCE_LABEL, morgan_counts
+# --------------------------------------------------------------------------- references
 
-    data = write_slice(pepland_dir / "c-CPP.txt", 160, header=False)
-    ds = load_dataset(str(data), task="classification")
-    rng = np.random.default_rng(0)
-    idx = rng.permutation(len(ds))
-    split = {"train": idx[:120].tolist(), "valid": idx[120:140].tolist(), "test": idx[140:].tolist()}
-    study = make_ablation_study(url, seeds=[0, 1], data=str(data), split=split, target=None)
-    study.set_user_attr("data_hash", ds.content_hash)
-    report = build_report(url, "abl", out_dir=tmp_path / "o")
-    ref = report.reference
-    assert ref is not None, report.reference_note
-    assert ref.variant == REFERENCE_LABEL and ref.n_done == 2
-    # independent recomputation of seed 1: RDKit + scikit-learn directly, on all 2048 bits
-    # (the report drops bits constant on train; that must not change the model)
+
+def test_reference_and_ensemble_rows_on_real_data(url, tmp_path, pepland_dir, write_slice):
+    """ECFP4+HGB fitted on each split and seed; its interval is real; ⊕ is the mean of probabilities."""
     from rdkit import Chem
     from rdkit.Chem import rdFingerprintGenerator
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    from pepland_hpo.data.dataset import load_dataset
+    from pepland_hpo.hpo.reference import REFERENCE_LABEL
+
+    data = write_slice(pepland_dir / "c-CPP.txt", 160, header=False)
+    ds = load_dataset(str(data), task="classification")
+    y = np.asarray(ds.targets, dtype=float)[:, 0]
+    splits = random_splits(len(ds), 2)
+    study = make_evidence_study(url, y, splits, variants=["gcn", "graphormer"], seeds=(0,), data=str(data))
+    study.set_user_attr("data_hash", ds.content_hash)
+    study.set_user_attr("spec", {**study.user_attrs["spec"], "target": None})
+    report = build_report(url, "ev", out_dir=tmp_path / "o")
+    ref = report.reference
+    assert ref is not None and ref.variant == REFERENCE_LABEL, report.reference_note
+    assert ref.n_done == 2
+    est = ref.test["auroc"]
+    assert est.high - est.low > 0.01  # a real interval, not [x, x]
+    # independent: RDKit + scikit-learn on all 2048 bits, split 1, seed 0
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     X = np.array([gen.GetCountFingerprintAsNumPy(Chem.MolFromSmiles(s)) for s in ds.smiles], dtype=float)
-    y = np.asarray(ds.targets, dtype=float)[:, 0]
-    model = HistGradientBoostingClassifier(random_state=1).fit(X[split["train"]], y[split["train"]].astype(int))
-    for part, by_seed in (("test", ref.test_by_seed), ("valid", ref.val_by_seed)):
-        p = model.predict_proba(X[split[part]])[:, 1]
-        expect = compute_metrics("classification", y[split[part]], p)["auroc"]
-        assert by_seed[1] == pytest.approx(expect, abs=1e-12)
-    np.testing.assert_array_equal(morgan_counts(ds.smiles[:3]), X[:3])
+    s1 = splits[1]
+    model = HistGradientBoostingClassifier(random_state=0).fit(X[s1["train"]], y[s1["train"]].astype(int))
+    p_ref = model.predict_proba(X[s1["test"]])[:, 1]
+    assert ref.cells[(1, 0)]["auroc"] == pytest.approx(roc_auc_score(y[s1["test"]], p_ref), abs=1e-6)
+    # the ensemble row: mean of the variant's stored probabilities and the reference's
+    trial = next(t for t in study.get_trials() if trial_identity(t) == ("graphormer", 0, 1))
+    part = trial_predictions(trial.user_attrs)["test"]
+    assert part.index.tolist() == s1["test"]
+    ens = next(r for r in report.ensembles if r.variant == "graphormer ⊕ reference")
+    expect = roc_auc_score(y[s1["test"]], (part.pred[:, 0] + p_ref) / 2)
+    assert ens.cells[(1, 0)]["auroc"] == pytest.approx(expect, abs=1e-6)
+    assert ens.vs_reference is not None and math.isfinite(ens.vs_reference.p_adjusted)
     csv = pd.read_csv(tmp_path / "o" / "report.csv")
-    assert csv["variant"].iloc[-1] == REFERENCE_LABEL and csv["kind"].iloc[-1] == "reference"
-    assert "Δ vs reference" in report.markdown
-    # second run: from the cache
-    again = build_report(url, "abl", out_dir=tmp_path / "o2")
-    assert "2/2 seed(s) from cache" in again.reference_note
-    assert again.reference.test.mean == pytest.approx(ref.test.mean)
+    assert csv["kind"].tolist() == ["variant", "variant", "reference", "ensemble", "ensemble"]
+    assert "Complementarity" in report.markdown and "0 molecules shared" in report.markdown
+    again = build_report(url, "ev", out_dir=tmp_path / "o2")
+    assert "2/2 run(s) from cache" in again.reference_note
+    assert again.reference.test["auroc"].value == pytest.approx(est.value)
 
 
 def test_search_report_writes_plotly_and_retrain_command(url, tmp_path):
@@ -212,3 +295,72 @@ def test_search_report_writes_plotly_and_retrain_command(url, tmp_path):
     assert "--set epochs=5" in cmd and "fault" not in cmd
     assert cmd in report.markdown
     render_report(report, Console(record=True, width=200))
+
+
+def test_export_summarises_predictions_and_reads_identity(url, tmp_path):
+    from pepland_hpo.hpo.export import export_trials
+
+    make_evidence_study(url, _labels(), random_splits(200, 2), variants=["gcn"], seeds=(0,))
+    assert export_trials(url, "ev", tmp_path / "t.csv") == 2
+    frame = pd.read_csv(tmp_path / "t.csv")
+    assert frame["predictions"].tolist() == ["valid 40, test 40"] * 2
+    assert frame["split_repeat"].tolist() == [0, 1] and set(frame["variant"]) == {"gcn"}
+    assert not any(c.startswith("predictions.") for c in frame.columns)
+
+
+def test_threshold_chosen_on_validation_rescues_an_uncalibrated_model():
+    from sklearn.metrics import matthews_corrcoef
+
+    from pepland_hpo.hpo.report.weighted_metrics import best_threshold
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.5).astype(float)
+    p = 0.02 + 0.2 * y * rng.random(300) + 0.05 * rng.random(300)  # ranks well, all below 0.5
+    assert matthews_corrcoef(y, p >= 0.5) == 0.0
+    t = best_threshold(y, p)
+    assert t < 0.5 and matthews_corrcoef(y, p >= t) > 0.5
+    assert matthews_corrcoef(y, p >= t) == pytest.approx(
+        max(matthews_corrcoef(y, p >= c) for c in np.unique(p)), abs=1e-12)
+
+
+def test_ensemble_parts_mean_probabilities_and_standardised_regression():
+    from pepland_hpo.hpo.evidence import Part
+    from pepland_hpo.hpo.report.ablation import _ensemble_parts
+
+    rng = np.random.default_rng(0)
+    idx = np.array([5, 2, 9, 7])
+    y = rng.random((4, 1))
+
+    def parts(pred, order):
+        return {k: Part(index=idx[order], true=y[order], pred=pred[order]) for k in ("valid", "test")}
+
+    a, b = rng.random((4, 1)), rng.random((4, 1))
+    ens = _ensemble_parts("classification", parts(a, [0, 1, 2, 3]), parts(b, [3, 2, 1, 0]))  # any row order
+    order = np.argsort(idx)
+    np.testing.assert_allclose(ens["test"].pred, ((a + b) / 2)[order])
+    assert ens["test"].index.tolist() == sorted(idx.tolist())
+    # regression: b on another scale (2a + 1) standardises to a's ranking; identical models give themselves
+    same = _ensemble_parts("regression", parts(a, [0, 1, 2, 3]), parts(a, [0, 1, 2, 3]))
+    np.testing.assert_allclose(same["test"].pred, a[order], atol=1e-9)
+    scaled = _ensemble_parts("regression", parts(a, [0, 1, 2, 3]), parts(2 * a + 1, [0, 1, 2, 3]))
+    assert np.argsort(scaled["test"].pred[:, 0]).tolist() == np.argsort(a[order][:, 0]).tolist()
+
+
+def test_regression_study_reports_rmse_r2_spearman_with_intervals(url, tmp_path):
+    from sklearn.metrics import mean_squared_error
+
+    y = np.random.default_rng(5).normal(size=150)
+    study = make_evidence_study(url, y, random_splits(150, 1), variants=["gcn", "graphormer"], seeds=(0, 1),
+                                signal={"gcn": 0.7, "graphormer": 3.0}, task="regression")
+    report = build_report(url, "ev", out_dir=tmp_path / "o", reference=False, publish=False)
+    assert report.metric == "rmse" and report.second_metric == "r2" and report.evidence == "molecules"
+    g = report.rows[1]
+    for m in ("rmse", "mae", "r2", "spearman"):
+        assert math.isfinite(g.test[m].low) and g.test[m].low <= g.test[m].value <= g.test[m].high
+    # point value: the mean over seeds of each run's RMSE on the full test set
+    runs = [trial_predictions(t.user_attrs)["test"] for t in study.get_trials() if trial_identity(t).variant == "graphormer"]
+    expect = np.mean([math.sqrt(mean_squared_error(p.true[:, 0], p.pred[:, 0])) for p in runs])
+    assert g.test["rmse"].value == pytest.approx(expect, abs=1e-5)
+    # lower RMSE is better: graphormer (less noise) beats gcn significantly
+    assert g.vs_baseline.diff < 0 and g.vs_baseline.p_adjusted < 0.05
+    assert "graphormer" in report.markdown.split("Significantly better than `gcn`:")[1].split("\n")[0]

@@ -86,3 +86,86 @@ def make_ablation_study(
             trial.datetime_complete = t0 + dt.timedelta(seconds=60 * (i + 1))
             study.add_trial(trial)
     return study
+
+
+def make_evidence_study(
+    storage_url: str,
+    labels: np.ndarray,
+    splits: list[dict],
+    name: str = "ev",
+    variants=VARIANTS,
+    seeds=(0, 1),
+    signal: dict[str, float] | None = None,
+    data: str = "data.csv",
+    same_predictions: tuple[str, str] | None = None,
+    rng_seed: int = 0,
+    task: str = "classification",
+) -> optuna.Study:
+    """A study shaped like today's workers write it: identity in user attrs, per-molecule predictions.
+
+    ``labels[i]`` is molecule i's class; a variant's predicted probability is a logistic of
+    ``signal[variant] * (2y - 1) + noise``. ``same_predictions=(a, b)``: b copies a's predictions.
+    """
+    from pepland_hpo.hpo.evidence import encode_predictions
+    from pepland_hpo.training.metrics import compute_metrics
+
+    rng = np.random.default_rng(rng_seed)
+    signal = signal or {v: 0.5 + 0.5 * i for i, v in enumerate(variants)}
+    study = optuna.create_study(study_name=name, storage=storage_url, direction="maximize")
+    spec = {
+        "kind": "ablation", "metric": "auroc" if task == "classification" else "rmse",
+        "direction": "maximize" if task == "classification" else "minimize", "task": task,
+        "target": "label", "data": data,
+        "split": {"kind": "random", "fractions": [0.6, 0.2, 0.2], "seed": 0,
+                  **({"repeats": len(splits)} if len(splits) > 1 else {})},
+        "variants": list(variants), "seeds": list(seeds), "settings": {"epochs": 5},
+    }
+    study.set_user_attr("kind", "ablation")
+    study.set_user_attr("spec", spec)
+    study.set_user_attr("data_hash", "0" * 64)
+    study.set_user_attr("split", splits[0])
+    if len(splits) > 1:
+        study.set_user_attr("splits", splits)
+    y = np.asarray(labels, dtype=float)
+    start = dt.datetime(2026, 1, 1, 12, 0, 0)
+    stored: dict[tuple, dict] = {}
+    for i, variant in enumerate(variants):
+        for r, split in enumerate(splits):
+            for seed in seeds:
+                if same_predictions and variant == same_predictions[1]:
+                    parts = stored[(same_predictions[0], r, seed)]
+                else:
+                    parts = {}
+                    for part in ("valid", "test"):
+                        idx = np.asarray(split[part])
+                        if task == "regression":  # a prediction that improves with the signal
+                            parts[part] = (idx, y[idx], y[idx] + rng.normal(0, 1 / signal[variant], len(idx)))
+                            continue
+                        z = signal[variant] * (2 * y[idx] - 1) + rng.normal(0, 1, len(idx))
+                        parts[part] = (idx, y[idx], 1 / (1 + np.exp(-z)))
+                stored[(variant, r, seed)] = parts
+                val = compute_metrics(task, parts["valid"][1], parts["valid"][2])
+                test = compute_metrics(task, parts["test"][1], parts["test"][2])
+                t0 = start + dt.timedelta(minutes=len(stored))
+                trial = create_trial(
+                    state=TrialState.COMPLETE, value=val[spec["metric"]],
+                    user_attrs={"variant": variant, "seed": seed, "split_repeat": r, "param_count": 1000 * (i + 1),
+                                "epochs_run": 5, "best_epoch": 5 if variant == variants[0] else 3,
+                                "val_metrics": val, "test_metrics": test,
+                                "predictions": encode_predictions(parts)},
+                    intermediate_values={e: val[spec["metric"]] for e in range(5)},
+                )
+                trial.datetime_start = t0
+                trial.datetime_complete = t0 + dt.timedelta(seconds=30 * (i + 1))
+                study.add_trial(trial)
+    return study
+
+
+def random_splits(n: int, repeats: int, seed: int = 0) -> list[dict]:
+    out = []
+    for r in range(repeats):
+        perm = np.random.default_rng(seed + r).permutation(n)
+        a, b = int(0.6 * n), int(0.8 * n)
+        out.append({"train": sorted(perm[:a].tolist()), "valid": sorted(perm[a:b].tolist()),
+                    "test": sorted(perm[b:].tolist())})
+    return out

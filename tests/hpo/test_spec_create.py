@@ -68,7 +68,7 @@ def test_bad_variant_bad_setting_bad_file_leave_no_study(sqlite_url, cpp, tmp_pa
 
 def test_create_twice_adds_nothing_and_replace_recreates(sqlite_url, cpp, hpo):
     spec = build_ablation_spec(ABLATION, data=str(cpp(24)), variants=["gcn"], seeds=[0, 1],
-                               settings=hpo.TINY, name="ab")
+                               settings=hpo.TINY, name="ab", split_repeats=1)
     first = create_study_from_spec(sqlite_url, spec)
     assert (first.enqueued, first.already) == (2, 0)
     second = create_study_from_spec(sqlite_url, spec)
@@ -81,11 +81,11 @@ def test_create_twice_adds_nothing_and_replace_recreates(sqlite_url, cpp, hpo):
     assert set(attrs["split"]) == {"train", "valid", "test"} and attrs["split"]["train"]
     # more seeds: only the new pairs are queued
     more = build_ablation_spec(ABLATION, data=spec.data, variants=["gcn"], seeds=[0, 1, 2],
-                               settings=hpo.TINY, name="ab")
+                               settings=hpo.TINY, name="ab", split_repeats=1)
     assert create_study_from_spec(sqlite_url, more).enqueued == 1
     # other settings under the same name: refused, nothing written
     other = build_ablation_spec(ABLATION, data=spec.data, variants=["gcn"], seeds=[0],
-                                settings={**hpo.TINY, "hidden_dim": "16"}, name="ab")
+                                settings={**hpo.TINY, "hidden_dim": "16"}, name="ab", split_repeats=1)
     with pytest.raises(UserInputError, match="already exists"):
         create_study_from_spec(sqlite_url, other)
     rep = create_study_from_spec(sqlite_url, other, replace=True)

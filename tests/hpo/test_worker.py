@@ -44,7 +44,7 @@ def _ablation(url, data, seeds, settings, name="ab", variants=("gcn",)):
 
 def _assert_each_pair_complete_once(study, pairs):
     done = Counter(
-        (t.params["variant"], t.params["seed"]) for t in study.get_trials(states=(TrialState.COMPLETE,))
+        (t.user_attrs["variant"], t.user_attrs["seed"]) for t in study.get_trials(states=(TrialState.COMPLETE,))
     )
     assert set(done) == set(pairs), (sorted(done), sorted(pairs))
     assert all(n == 1 for n in done.values()), [p for p, n in done.items() if n > 1]
@@ -94,7 +94,7 @@ def test_faults_are_recorded_and_worker_goes_on(sqlite_url, cpp, hpo):
     _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], settings)
     summary = run_worker(sqlite_url, "ab", gpu="cpu")
     assert summary.trials == [0, 1, 2, 3]  # one worker ran them all
-    by_seed = {t.params["seed"]: t for t in _study(sqlite_url, "ab").trials}
+    by_seed = {t.user_attrs["seed"]: t for t in _study(sqlite_url, "ab").trials}
     assert by_seed[0].state == TrialState.FAIL and by_seed[0].user_attrs["failure_reason"] == "oom"
     assert by_seed[1].state == TrialState.FAIL and by_seed[1].user_attrs["failure_reason"] == "non_finite_loss"
     assert by_seed[2].state == TrialState.FAIL and by_seed[2].user_attrs["failure_reason"] == "crashed: signal 11"
@@ -254,7 +254,7 @@ def test_retry_failed_requeues_only_failed_pairs(sqlite_url, cpp, hpo):
     settings = {**hpo.TINY, "fault": "error@1"}
     spec = _ablation(sqlite_url, cpp(24), [0, 1], settings)
     run_worker(sqlite_url, "ab", gpu="cpu")
-    states = {t.params["seed"]: t.state for t in _study(sqlite_url, "ab").trials}
+    states = {t.user_attrs["seed"]: t.state for t in _study(sqlite_url, "ab").trials}
     assert states == {0: TrialState.COMPLETE, 1: TrialState.FAIL}
     assert create_study_from_spec(sqlite_url, spec).enqueued == 0  # plain create: the failure counts
     again = create_study_from_spec(sqlite_url, spec, retry_failed=True)

@@ -1,0 +1,57 @@
+"""The report printed as a rich table in the terminal."""
+
+from __future__ import annotations
+
+from pepland_hpo.hpo.report.ablation import AblationReport
+from pepland_hpo.hpo.report.markdown import fmt_diff, fmt_secs, verdict
+from pepland_hpo.hpo.report.search import SearchReport
+
+
+def render_report(report: AblationReport | SearchReport, console) -> None:
+    """Print the report as a rich table (and where the files went)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if isinstance(report, SearchReport):
+        table = Table(title=f"search {report.study_name}: best trial {report.best_number}")
+        table.add_column("parameter")
+        table.add_column("value")
+        table.add_column("importance", justify="right")
+        for k, v in report.best_params.items():
+            imp = report.importances.get(k)
+            table.add_row(k, str(v), f"{imp:.3f}" if imp is not None else "")
+        console.print(table)
+        console.print(f"best validation {report.metric}: {report.best_value:.4f}")
+        if report.retrain_command:
+            console.print(f"re-train: [cyan]{report.retrain_command}[/]", soft_wrap=True)
+    else:
+        m = report.metric
+        table = Table(title=f"ablation {report.study_name}: test {m} ({report.direction}), "
+                            f"{report.n_splits} split(s); Δ with Holm-adjusted p")
+        for col, just in (("variant", "left"), ("runs", "right"), (f"test {m} [95 % CI]", "right"),
+                          (f"Δ vs {report.baseline}", "right"), ("Δ vs reference", "right"),
+                          ("params", "right"), ("time/run", "right"), ("flags / failures", "left")):
+            table.add_column(col, justify=just)
+        for r in report.all_rows():
+            notes = list(r.flags) + [f"{k}×{v}" for k, v in r.failures.items()]
+            table.add_row(
+                f"[italic]{escape(r.variant)}[/]" if r.kind != "variant" else escape(r.variant),
+                f"{r.n_done}/{r.n_planned}",
+                r.test[m].fmt() if m in r.test else "-",
+                fmt_diff(r.vs_baseline, adjusted_only=True),
+                fmt_diff(r.vs_reference, adjusted_only=True),
+                f"{r.param_count:,}" if r.param_count else "-",
+                fmt_secs(r.seconds_per_trial),
+                escape("; ".join(notes)),
+            )
+        console.print(table)
+        console.print(report.evidence_note.replace("**", ""))
+        for line in verdict(report):
+            console.print(escape(line.replace("**", "")))
+        if report.reference is None:
+            console.print(f"[yellow]{escape(report.reference_note)}[/]")
+    if report.out_dir is not None:
+        console.print(f"written to {report.out_dir}/ (report.md, report.csv, figures)")
+
+
+__all__ = ["render_report"]
