@@ -27,7 +27,8 @@ from typing import Callable, Iterable, Iterator
 from rdkit import Chem
 
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.data.readers import _is_headerless, _pick_molecule_column, mol_from_text
+from pepland_hpo.data.formats import _header_decision, _pick_molecule_column, molecule_kind
+from pepland_hpo.data.readers import mol_from_text
 
 SAMPLE_RECORDS = 50  # records looked at to pick the molecule column, as the loader does
 
@@ -91,7 +92,7 @@ def molecule_texts(path: str | os.PathLike, smiles_col: str | None = None,
     head: list[list[str]] = []
     for line in lines:  # the first non-blank line decides the delimiter
         if line.strip():
-            delimiter = "\t" if "\t" in line and "," not in line else ","
+            delimiter = max(("\t", ";", ","), key=line.count) if any(d in line for d in "\t;,") else ","
             head.append(next(csv.reader([line], delimiter=delimiter)))
             break
     if not head:
@@ -99,9 +100,9 @@ def molecule_texts(path: str | os.PathLike, smiles_col: str | None = None,
     records = csv.reader(lines, delimiter=delimiter)
     rows = ([f.strip() for f in fields] for fields in records if any(f.strip() for f in fields))
     first = [f.strip() for f in head[0]]
-    kind = _is_headerless(first)
-    if kind:
-        col, pending = 0, [first]
+    header, _why = _header_decision(first)
+    if not header:
+        col, pending, kind = 0, [first], molecule_kind(first[0]) or "smiles"
     else:
         sample = []
         for fields in rows:
