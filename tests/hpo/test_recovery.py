@@ -76,11 +76,12 @@ def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
     # the fresh ones still run (the retry is RUNNING under our manual claim)
     summary = run_worker(sqlite_url, "ab", gpu="cpu", worker_name="after", wait=False)
     assert summary.completed == 2
-    done = {t.params["seed"] for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    done = {t.user_attrs["seed"] for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert done == {1, 2}
-    # the retry is the same pair (queued trials carry their pair as Optuna's fixed params)
-    assert retry.system_attrs["fixed_params"] == failed.system_attrs["fixed_params"]
-    assert retry.system_attrs["fixed_params"]["seed"] == 0
+    # the retry is the same run: queued trials carry their identity as user attributes
+    for key in ("variant", "seed", "split_repeat"):
+        assert retry.user_attrs.get(key) == failed.user_attrs.get(key)
+    assert retry.user_attrs["seed"] == 0  # the first queued pair, claimed by the dead worker
 
 
 def test_sigkill_at_epoch_5_of_8_resumes_with_the_same_result(sqlite_url, cpp, hpo):
