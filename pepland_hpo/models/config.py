@@ -46,6 +46,11 @@ class ModelConfig:
     # readout
     pooling: Literal["mean", "hierarchical"] = "mean"
     pool_seeds: int = 4  # Set Transformer (PMA) seed vectors
+    # a readout that can count: beside the pooled vector, the sum of the node states
+    # divided by sum_scale (a constant, so a molecule's size and its residue counts
+    # survive the readout; mean pooling alone maps 3 and 6 arginines to the same vector)
+    sum_readout: bool = False
+    sum_scale: float = 100.0
     head_layers: int = 2  # same multi-layer prediction head for every variant
     # training recipe that belongs to the encoder (the ablation's last switch)
     pretraining: Literal["none", "contrastive"] = "none"
@@ -96,5 +101,7 @@ class ModelConfig:
             )
         if self.num_random_features < 0 or self.redraw_interval < 1:
             raise UserInputError("num_random_features must be >= 0 and redraw_interval >= 1")
+        if not self.sum_scale > 0:
+            raise UserInputError(f"sum_scale must be positive, got {self.sum_scale}")
         if self.head_layers < 1 or self.pool_seeds < 1 or self.ffn_multiplier < 1:
             raise UserInputError("head_layers, pool_seeds and ffn_multiplier must be at least 1")

@@ -18,7 +18,8 @@
 * graph token: a learned vector appended to each graph as a virtual atom, with its own
   learned bias per head to and from every atom; its final state is added to the pooled
   embedding;
-* readout: mean pooling or :class:`~pepland_hpo.models.pooling.HierarchicalPool`.
+* readout: mean pooling or :class:`~pepland_hpo.models.pooling.HierarchicalPool`, with
+  ``sum_readout`` a scaled sum beside it (:class:`~pepland_hpo.models.pooling.SizeAwareReadout`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from torch_geometric.utils import to_dense_batch
 from pepland_hpo.models.config import ModelConfig
 from pepland_hpo.models.encodings import CentralityEncoding, EdgePathEncoding, SpatialEncoding
 from pepland_hpo.models.performer import FavorFeatures, PairPattern, favor_attention
-from pepland_hpo.models.pooling import HierarchicalPool, MeanPool
+from pepland_hpo.models.pooling import HierarchicalPool, MeanPool, SizeAwareReadout
 
 
 @dataclass
@@ -181,6 +182,8 @@ class PeptideEncoder(nn.Module):
             self.pool = HierarchicalPool(D, cfg.pool_seeds, H, cfg.dropout)
         else:
             self.pool = MeanPool()
+        if cfg.sum_readout:
+            self.pool = SizeAwareReadout(self.pool, D, cfg.sum_scale)
 
     # -- public ---------------------------------------------------------------------------
     def forward(self, batch) -> Tensor:
