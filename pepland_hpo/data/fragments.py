@@ -45,7 +45,7 @@ its constitution matches (non-isomeric SMILES) it is that residue with the D fla
 set when its stereocentres are specified (D-Arg counts as Arg, flagged), and
 unflagged when the SMILES leaves them unspecified. An N-methylated residue matches
 nothing: non-canonical. Computing SMILES per fragment is slow, so each fragment is
-first keyed by a Weisfeiler–Lehman hash of its atoms (every atom feature, CIP label
+first keyed by a Weisfeiler–Lehman hash (radius 2) of its atoms (every atom feature, CIP label
 included) and bonds; the SMILES lookup runs once per new key and is remembered.
 """
 
@@ -236,10 +236,10 @@ def fragment_edges(edge_index: np.ndarray, atom_frag: np.ndarray) -> np.ndarray:
 
 
 def _mix(v: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
+    """A multiply–xorshift hash, elementwise on uint64 (wrapping arithmetic): three numpy
+    operations, since this runs several times per molecule."""
     with np.errstate(over="ignore"):
-        v = (v ^ (v >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        v = (v ^ (v >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        v = v * np.uint64(0xBF58476D1CE4E5B9)
         return v ^ (v >> np.uint64(31))
 
 
@@ -248,7 +248,7 @@ _BITS = (2.0 ** np.arange(37)).astype(np.float64)
 
 def _fragment_keys(x: np.ndarray, src: np.ndarray, dst: np.ndarray, btype: np.ndarray,
                    frag: np.ndarray, num_frags: int) -> tuple[np.ndarray, np.ndarray]:
-    """A Weisfeiler–Lehman hash per fragment (3 rounds over intra-fragment bonds) and the
+    """A Weisfeiler–Lehman hash per fragment (2 rounds over intra-fragment bonds) and the
     atom labels of rounds 0..2 ``[3, N]``: the environments of radius 0..2 inside the
     fragment, i.e. the fragment's own Morgan identifiers (ECFP is this iteration)."""
     n = x.shape[0]
@@ -258,12 +258,11 @@ def _fragment_keys(x: np.ndarray, src: np.ndarray, dst: np.ndarray, btype: np.nd
     bt = btype.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     rounds = [label]
     with np.errstate(over="ignore"):
-        for r in range(3):
+        for _ in range(2):
             agg = np.zeros(n, dtype=np.uint64)
             np.add.at(agg, src, _mix(label[dst] + bt))
             label = _mix(label * np.uint64(31) + agg)
-            if r < 2:
-                rounds.append(label)
+            rounds.append(label)
         keys = np.zeros(num_frags, dtype=np.uint64)
         np.add.at(keys, frag, _mix(label + np.uint64(7)))
         keys += np.bincount(frag, minlength=num_frags).astype(np.uint64) * np.uint64(0x632BE59BD9B4E019)
