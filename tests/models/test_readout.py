@@ -23,7 +23,7 @@ def test_sum_readout_separates_a_molecule_from_two_copies(variant):
     g = chain_graph(8, ring=False, seed=2)
     two = _doubled(g)
     with torch.no_grad():
-        mean_only = tiny_model("gcn").eval()
+        mean_only = tiny_model("gcn", sum_readout=False).eval()
         a, b = mean_only.encode(batch_of(g)), mean_only.encode(batch_of(two))
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)  # the mean cannot tell them apart
         counting = tiny_model(variant, sum_readout=True).eval()
