@@ -13,13 +13,15 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-4
-    weight_decay: float = 0.01  # AdamW's decoupled decay (PyTorch's default)
+    weight_decay: float = 0.0  # AdamW's decoupled decay
     patience: int = 10  # early stopping on the validation metric; 0 disables
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
-    # learning-rate schedule (training/schedule.py): linear warm-up, then cosine decay to
-    # lr * min_lr_ratio over `epochs`, or ReduceLROnPlateau on the validation metric
-    lr_schedule: Literal["constant", "cosine", "plateau"] = "cosine"
-    warmup_epochs: float = 1.0
+    # learning-rate schedule (training/schedule.py): optional linear warm-up, then a constant
+    # lr, cosine decay to lr * min_lr_ratio over `epochs`, or ReduceLROnPlateau on the
+    # validation metric. Default constant: on c-CPP, warm-up + cosine + decay 0.01 never beat
+    # it on validation (docs/results/c-cpp/DIAGNOSIS.md, finding 4)
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.01
     plateau_factor: float = 0.5
     plateau_patience: int = 3
