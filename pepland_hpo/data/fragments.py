@@ -336,11 +336,6 @@ def _bond_ends(mol: Chem.Mol) -> tuple[np.ndarray, np.ndarray]:
     return begin, end
 
 
-def _hits(mol: Chem.Mol, query: Chem.Mol, k: int = 0) -> np.ndarray:
-    """Distinct atoms at position ``k`` of the matches of ``query``."""
-    return np.unique(np.fromiter((m[k] for m in mol.GetSubstructMatches(query)), dtype=np.int64))
-
-
 def _ionisable(x: np.ndarray, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Per atom +1 / −1 for groups charged at pH 7 that SMILES writes neutral: a primary
     aliphatic amine N (sp3 NH2: Lys, N-terminus; amide and aniline N are sp2), the central
