@@ -140,7 +140,7 @@ def create_ablation(
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
     variants: Optional[str] = typer.Option(
-        None, "--variants", help="Comma-separated variants: gcn, graphormer, performer, hierpool, full, full-minus-X; "
+        None, "--variants", help="Comma-separated variants: gcn, graphormer, performer, hierpool, fragments, full, fusion, full-minus-X; "
         "or leave-one-out (full and every full-minus-X)."
     ),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
@@ -386,7 +386,7 @@ def predict(
 @user_errors_exit_2
 def train(
     data: str = typer.Option(..., "--data", "-d", help="Data file or builtin:amp."),
-    variant: str = typer.Option("gcn", "--variant", help="gcn, graphormer, performer, hierpool or full."),
+    variant: str = typer.Option("gcn", "--variant", help="gcn, graphormer, performer, hierpool, fragments, full, fusion or full-minus-X."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),

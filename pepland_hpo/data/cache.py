@@ -67,6 +67,9 @@ def pack(per_mol: list[dict[str, np.ndarray]], targets: np.ndarray, meta: dict) 
     n_nodes = [m["x"].shape[0] for m in per_mol]
     n_edges = [m["edge_index"].shape[1] for m in per_mol]
     n_pairs = [m["pair_dist"].shape[0] for m in per_mol]
+    n_frags = [m["frag_x"].shape[0] for m in per_mol]
+    n_fedges = [m["frag_edge_index"].shape[1] for m in per_mol]
+    n_fp = [m["fp_index"].shape[0] for m in per_mol]
     x = cat("x")
     node_ids = _ids_dtype(max(n_nodes))
     edge_ids = _ids_dtype(max(max(n_edges), 1))
@@ -81,11 +84,21 @@ def pack(per_mol: list[dict[str, np.ndarray]], targets: np.ndarray, meta: dict) 
         "pair_index": t(cat("pair_index", axis=1).astype(node_ids)),
         "pair_dist": t(cat("pair_dist").astype(np.uint8)),
         "pair_path": t(cat("pair_path").astype(edge_ids)),
+        # fragment view: ids local to the molecule; frag_x rows are one-hots, scaled
+        # counts and log-counts, kept float16 (exact for the one-hots, 3 digits for the rest)
+        "atom_frag": t(cat("atom_frag").astype(node_ids)),
+        "frag_x": t(cat("frag_x").astype(np.float16)),
+        "frag_edge_index": t(cat("frag_edge_index", axis=1).astype(node_ids)),
+        "fp_index": t(cat("fp_index").astype(np.int16)),
+        "fp_count": t(np.minimum(cat("fp_count"), 255).astype(np.uint8)),
         "y": t(np.ascontiguousarray(targets, dtype=np.float32)),
         "node_ptr": ptr(n_nodes),
         "edge_ptr": ptr(n_edges),
         "spd_ptr": ptr([n * n for n in n_nodes]),
         "pair_ptr": ptr(n_pairs),
+        "frag_ptr": ptr(n_frags),
+        "fedge_ptr": ptr(n_fedges),
+        "fp_ptr": ptr(n_fp),
         "meta": json.dumps(meta),
     }
 

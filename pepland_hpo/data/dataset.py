@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.data import cache
 from pepland_hpo.data.featurize import ATOM_DIM, mol_arrays
+from pepland_hpo.data.fragments import dense_fingerprint
 from pepland_hpo.data.graph import PeptideGraph
 from pepland_hpo.data.readers import InvalidRow, no_valid_row, read_labels, read_layout, read_molecules
 from pepland_hpo.errors import UserInputError
@@ -36,7 +37,7 @@ class PeptideDataset(Dataset):
         self._meta = json.loads(store["meta"]) if isinstance(store["meta"], str) else store["meta"]
         store["meta"] = self._meta
         # plain Python ints: slicing a tensor with numpy scalars takes a slow indexing path
-        self._ptr = {k: store[k].tolist() for k in ("node_ptr", "edge_ptr", "spd_ptr", "pair_ptr")}
+        self._ptr = {k: store[k].tolist() for k in ("node_ptr", "edge_ptr", "spd_ptr", "pair_ptr", "frag_ptr", "fedge_ptr", "fp_ptr")}
         self._np = {k: v.numpy() for k, v in store.items() if isinstance(v, torch.Tensor)}
         total = len(self._ptr["node_ptr"]) - 1
         self._idx = np.arange(total) if indices is None else np.asarray(indices, dtype=np.int64)
@@ -138,6 +139,9 @@ class PeptideDataset(Dataset):
         e0, e1 = p["edge_ptr"][j], p["edge_ptr"][j + 1]
         d0, d1 = p["spd_ptr"][j], p["spd_ptr"][j + 1]
         q0, q1 = p["pair_ptr"][j], p["pair_ptr"][j + 1]
+        f0, f1 = p["frag_ptr"][j], p["frag_ptr"][j + 1]
+        g0, g1 = p["fedge_ptr"][j], p["fedge_ptr"][j + 1]
+        h0, h1 = p["fp_ptr"][j], p["fp_ptr"][j + 1]
         x = np.empty((n1 - n0, ATOM_DIM), dtype=np.float32)
         x[:, : ATOM_DIM - 1] = a["x_bits"][n0:n1]
         x[:, ATOM_DIM - 1] = a["x_mass"][n0:n1]
@@ -151,6 +155,10 @@ class PeptideDataset(Dataset):
             pair_index=t(a["pair_index"][:, q0:q1].astype(np.int64)),
             pair_dist=t(a["pair_dist"][q0:q1].astype(np.int64)),
             pair_path=t(a["pair_path"][q0:q1].astype(np.int64)),
+            atom_frag=t(a["atom_frag"][n0:n1].astype(np.int64)),
+            frag_x=t(a["frag_x"][f0:f1].astype(np.float32)),
+            frag_edge_index=t(a["frag_edge_index"][:, g0:g1].astype(np.int64)),
+            fp=t(dense_fingerprint(a["fp_index"][h0:h1].astype(np.int64), a["fp_count"][h0:h1])),
             y=t(a["y"][j : j + 1].copy()),
         )
 

@@ -36,6 +36,9 @@ order: dative bonds count as single, orders other than 1/1.5/2/3 leave all four 
 none/any/Z/E/cis/trans (6; atropisomer tags count as "any"), peptide backbone
 amide (1), in a ring of size >= 8 (1, macrocycle).
 
+Fragment view (``atom_frag``, ``frag_x``, ``frag_edge_index``) and the Morgan count
+fingerprint (``fp_index``, ``fp_count``): see :mod:`pepland_hpo.data.fragments`.
+
 Edges: bond ``b`` gives edge ``2b`` (begin→end) and ``2b+1`` (end→begin), both
 with the bond's features, so ``edge_id // 2`` is the bond index.
 """
@@ -54,11 +57,12 @@ from rdkit.rdBase import BlockLogs
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from pepland_hpo.data.fragments import dense_fingerprint, fragment_arrays
 from pepland_hpo.data.graph import PeptideGraph
 from pepland_hpo.errors import UserInputError
 
 # Bump whenever the output of featurize_mol changes: it is part of the cache key.
-FEATURIZER_VERSION = "2"
+FEATURIZER_VERSION = "3"  # 3: fragment view and Morgan counts
 ATOM_DIM = 38
 BOND_DIM = 14
 PAIR_HOPS = 5
@@ -440,6 +444,8 @@ def mol_arrays(mol: Chem.Mol, hops: int = PAIR_HOPS) -> dict[str, np.ndarray]:
     edge_index[0, 0::2], edge_index[1, 0::2] = begin, end
     edge_index[0, 1::2], edge_index[1, 1::2] = end, begin
     spd, pair_index, pair_dist, pair_path = _paths(n, begin, end, edge_id, hops)
+    small_ring = (battr[:, _B_RING] > 0) & (battr[:, _B_MACRO] == 0)
+    frags = fragment_arrays(mol, x, begin, end, code, small_ring)
     return {
         "x": x,
         "edge_index": edge_index,
@@ -449,6 +455,12 @@ def mol_arrays(mol: Chem.Mol, hops: int = PAIR_HOPS) -> dict[str, np.ndarray]:
         "pair_index": pair_index,
         "pair_dist": pair_dist,
         "pair_path": pair_path,
+        # the fragment view (data/fragments.py) and the molecule's Morgan counts, sparse
+        "atom_frag": frags.atom_frag,
+        "frag_x": frags.frag_x,
+        "frag_edge_index": frags.frag_edge_index,
+        "fp_index": frags.fp_index,
+        "fp_count": frags.fp_count,
     }
 
 
@@ -481,6 +493,9 @@ def topology_arrays(edge_index: np.ndarray, num_nodes: int, hops: int = PAIR_HOP
 
 
 def graph_from_arrays(arrays: dict[str, np.ndarray], y: np.ndarray | None = None) -> PeptideGraph:
+    arrays = dict(arrays)
+    if "fp_index" in arrays:  # the graph carries the fingerprint dense, one row per molecule
+        arrays["fp"] = dense_fingerprint(arrays.pop("fp_index"), arrays.pop("fp_count"))
     g = PeptideGraph(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
     if y is not None:
         g.y = torch.as_tensor(y, dtype=torch.float32).reshape(1, -1)

@@ -10,6 +10,9 @@ are spelled out here:
 * ``pair_path`` holds edge ids: shifted by the number of edges. Padding entries
   (beyond ``pair_dist``) are shifted too; consumers mask them by ``pair_dist``.
 * ``pair_dist`` and ``degree`` are counts: no shift, concatenated along dim 0.
+* ``atom_frag`` (fragment of each atom) and ``frag_edge_index`` hold fragment ids:
+  shifted by the number of fragments (rows of ``frag_x``). ``frag_x`` and ``fp``
+  (one row per molecule) concatenate along dim 0 unshifted.
 """
 
 from __future__ import annotations
@@ -38,13 +41,17 @@ class PeptideGraph(Data):
             return self.edge_index.size(1)
         if key == "pair_index":
             return self.num_nodes
+        if key in ("atom_frag", "frag_edge_index"):
+            return self.frag_x.size(0)
         if key in _PLAIN:
             return 0
         return super().__inc__(key, value, *args, **kwargs)
 
     def __cat_dim__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        if key == "pair_index":
+        if key in ("pair_index", "frag_edge_index"):
             return 1
+        if key == "atom_frag":
+            return 0
         if key in _PLAIN or key == "pair_path":
             return 0
         return super().__cat_dim__(key, value, *args, **kwargs)

@@ -17,6 +17,9 @@ BOND_DIM = 14
 # Hops stored per near pair by the featuriser (data.featurize.PAIR_HOPS); kept here
 # so that validating a config does not import the data layer.
 PAIR_HOPS = 5
+# Fragment features and fingerprint length (data.fragments.FRAG_DIM / FP_SIZE), for the same reason.
+FRAG_DIM = 57
+FP_SIZE = 2048
 
 
 @dataclass
@@ -46,7 +49,21 @@ class ModelConfig:
     # readout
     pooling: Literal["mean", "hierarchical"] = "mean"
     pool_seeds: int = 4  # Set Transformer (PMA) seed vectors
+    # a readout that can count: beside the pooled vector, the sum of the node states
+    # divided by sum_scale (a constant, so a molecule's size and its residue counts
+    # survive the readout; mean pooling alone maps 3 and 6 arginines to the same vector).
+    # On by default: it raised GCN's c-CPP validation AUROC (docs/results/c-cpp/DIAGNOSIS.md)
+    sum_readout: bool = True
+    sum_scale: float = 100.0
     head_layers: int = 2  # same multi-layer prediction head for every variant
+    # multi-view encoder (models/fragments.py): fragment nodes beside the atoms, exchanging
+    # messages through the atom-fragment junctions after every `fragment_every` atom layers
+    fragments: bool = False
+    fragment_every: int = 1
+    fragment_max_distance: int = 8  # fragment-graph hops with their own attention bias
+    fragment_sum_scale: float = 20.0  # the fragment sum readout's constant (~ residues per peptide)
+    # fingerprint fusion: the molecule's Morgan count vector (log1p) into the prediction head
+    fingerprint: bool = False
     # training recipe that belongs to the encoder (the ablation's last switch)
     pretraining: Literal["none", "contrastive"] = "none"
     # io
@@ -96,5 +113,13 @@ class ModelConfig:
             )
         if self.num_random_features < 0 or self.redraw_interval < 1:
             raise UserInputError("num_random_features must be >= 0 and redraw_interval >= 1")
+        if self.fragment_every < 1 or self.fragment_max_distance < 1 or not self.fragment_sum_scale > 0:
+            raise UserInputError("fragment_every and fragment_max_distance must be >= 1, fragment_sum_scale > 0")
+        if self.fragments and self.fragment_every > self.num_layers:
+            raise UserInputError(
+                f"fragment_every={self.fragment_every} exceeds num_layers={self.num_layers}: no exchange would run"
+            )
+        if not self.sum_scale > 0:
+            raise UserInputError(f"sum_scale must be positive, got {self.sum_scale}")
         if self.head_layers < 1 or self.pool_seeds < 1 or self.ffn_multiplier < 1:
             raise UserInputError("head_layers, pool_seeds and ffn_multiplier must be at least 1")

@@ -18,7 +18,10 @@
 * graph token: a learned vector appended to each graph as a virtual atom, with its own
   learned bias per head to and from every atom; its final state is added to the pooled
   embedding;
-* readout: mean pooling or :class:`~pepland_hpo.models.pooling.HierarchicalPool`.
+* ``fragments``: a second view, one node per fragment (residue), exchanging messages with
+  its atoms after every ``fragment_every`` layers (:mod:`pepland_hpo.models.fragments`);
+* readout: mean pooling or :class:`~pepland_hpo.models.pooling.HierarchicalPool`, with
+  ``sum_readout`` a scaled sum beside it (:class:`~pepland_hpo.models.pooling.SizeAwareReadout`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.utils import to_dense_batch
 
 from pepland_hpo.models.config import ModelConfig
+from pepland_hpo.models.fragments import FragmentView
 from pepland_hpo.models.encodings import CentralityEncoding, EdgePathEncoding, SpatialEncoding
 from pepland_hpo.models.performer import FavorFeatures, PairPattern, favor_attention
-from pepland_hpo.models.pooling import HierarchicalPool, MeanPool
+from pepland_hpo.models.pooling import HierarchicalPool, MeanPool, SizeAwareReadout
 
 
 @dataclass
@@ -181,15 +185,24 @@ class PeptideEncoder(nn.Module):
             self.pool = HierarchicalPool(D, cfg.pool_seeds, H, cfg.dropout)
         else:
             self.pool = MeanPool()
+        if cfg.sum_readout:
+            self.pool = SizeAwareReadout(self.pool, D, cfg.sum_scale)
+        self.fragments = FragmentView(cfg) if cfg.fragments else None
 
     # -- public ---------------------------------------------------------------------------
     def forward(self, batch) -> Tensor:
-        nodes, token, batch_vec, num_graphs = self.node_states(batch)
+        nodes, token, batch_vec, num_graphs, frags = self._states(batch)
         g = self.pool(nodes, batch_vec, num_graphs)
+        if frags is not None:
+            g = g + self.fragments.pool(*frags, num_graphs)
         return g + token if token is not None else g
 
     def node_states(self, batch) -> tuple[Tensor, Tensor | None, Tensor, int]:
         """``(atoms [N, D], graph tokens [B, D] or None, batch [N], B)`` after the last layer."""
+        return self._states(batch)[:4]
+
+    def _states(self, batch):
+        """:meth:`node_states` plus ``(fragment states [F, D], FragmentContext)`` or None."""
         x = batch.x
         N = x.shape[0]
         batch_vec = getattr(batch, "batch", None)
@@ -199,20 +212,30 @@ class PeptideEncoder(nn.Module):
         h = self.atom_in(x)
         if self.centrality is not None:
             h = h + self.centrality(batch.degree)
+        f = ctx = None
+        if self.fragments is not None:
+            with torch.autocast(device_type=h.device.type, enabled=False):
+                f, ctx = self.fragments.prepare(batch, batch_vec, num_graphs)
         if self.cfg.layer == "gcn":
-            for layer in self.layers:
+            for i, layer in enumerate(self.layers):
                 h = layer(h, batch.edge_index)
-            return h, None, batch_vec, num_graphs
+                if ctx is not None and (k := self.fragments.exchanges_after(i)) is not None:
+                    h, f = self.fragments.exchange(k, h, f, ctx)
+            return h, None, batch_vec, num_graphs, (None if ctx is None else (f, ctx))
         # biases in float32 even under autocast: they are small tensors, and exp(b) of the
         # FAVOR+ correction must not see bf16 rounding
         with torch.autocast(device_type=h.device.type, enabled=False):
             groups = self.attention_groups(batch, batch_vec, num_graphs)
         if self.graph_token is not None:
             h = torch.cat([h, self.graph_token.to(h.dtype).expand(num_graphs, -1)])
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             h = layer(h, N, groups)
+            if ctx is not None and (k := self.fragments.exchanges_after(i)) is not None:
+                atoms, f = self.fragments.exchange(k, h[:N], f, ctx)  # graph tokens stay as they are
+                h = torch.cat([atoms, h[N:]]) if h.shape[0] > N else atoms
         h = self.final_norm(h)
-        return h[:N], (h[N:] if self.graph_token is not None else None), batch_vec, num_graphs
+        token = h[N:] if self.graph_token is not None else None
+        return h[:N], token, batch_vec, num_graphs, (None if ctx is None else (f, ctx))
 
     # -- structure biases, once per forward ---------------------------------------------------
     def attention_groups(self, batch, batch_vec: Tensor, num_graphs: int) -> list[AttentionGroup]:

@@ -6,7 +6,7 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import global_mean_pool
+from torch_geometric.nn import global_add_pool, global_mean_pool
 from torch_geometric.nn.aggr import AttentionalAggregation, SetTransformerAggregation
 
 
@@ -51,3 +51,22 @@ class HierarchicalPool(nn.Module):
             global_mean_pool(x, batch, num_graphs),
         ]
         return self.project(torch.cat(parts, dim=-1))
+
+
+class SizeAwareReadout(nn.Module):
+    """Any readout plus a scaled sum: ``g_b = W [ pool(h)_b ‖ Σ_{i∈b} h_i / scale ] + c``.
+
+    Mean and attention pooling are normalised by the number of atoms, so they cannot
+    tell a peptide with three arginines from one with six; the sum can. Dividing by a
+    constant (not by the size) keeps it a count while holding its scale near that of the
+    mean for typical peptides (~100-150 atoms)."""
+
+    def __init__(self, base: nn.Module, hidden_dim: int, scale: float):
+        super().__init__()
+        self.base = base
+        self.scale = float(scale)
+        self.project = nn.Linear(2 * hidden_dim, hidden_dim)
+
+    def forward(self, x: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        total = global_add_pool(x, batch, num_graphs) / self.scale
+        return self.project(torch.cat([self.base(x, batch, num_graphs), total], dim=-1))

@@ -10,7 +10,9 @@ their batching rules follow docs/ARCHITECTURE.md:
 * ``pair_index`` long ``[2, P]`` ordered pairs at 1..hops (incremented by num_nodes),
   ``pair_dist`` long ``[P]``, ``pair_path`` long ``[P, hops]`` edge ids along one
   shortest path (incremented by num_edges);
-* ``y`` float32 ``[1, T]``.
+* ``y`` float32 ``[1, T]``;
+* a stand-in fragment view (``atom_frag``, ``frag_x``, ``frag_edge_index``) and ``fp``
+  (see :func:`graph_from_edges`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
+from scipy.sparse.csgraph import connected_components, shortest_path
 from torch_geometric.data import Data
 
-from pepland_hpo.models.config import ATOM_DIM, BOND_DIM, PAIR_HOPS
+from pepland_hpo.models.config import ATOM_DIM, BOND_DIM, FP_SIZE, FRAG_DIM, PAIR_HOPS
 
 
 class SyntheticGraph(Data):
@@ -30,11 +32,15 @@ class SyntheticGraph(Data):
     def __inc__(self, key, value, *args, **kwargs):
         if key == "pair_path":
             return self.edge_index.size(1)
+        if key in ("atom_frag", "frag_edge_index"):
+            return self.frag_x.size(0)
         if key in ("spd", "pair_dist", "degree"):
             return 0
         return super().__inc__(key, value, *args, **kwargs)
 
     def __cat_dim__(self, key, value, *args, **kwargs):
+        if key == "atom_frag":
+            return 0
         if key in ("spd", "pair_path", "pair_dist", "degree", "y"):
             return 0
         return super().__cat_dim__(key, value, *args, **kwargs)
@@ -87,7 +93,27 @@ def graph_from_edges(
         nodes.reverse()
         for h in range(len(nodes) - 1):
             paths[p, h] = edge_id[(nodes[h], nodes[h + 1])]
+    # a fragment view: components after cutting the bonds whose peptide-bond column is
+    # above 0.5 (random features: ~30 % of the bonds); a fragment's features are the mean of
+    # its atoms' rows and its size. Follows the bonds' features, so it is atom-order invariant.
+    cut = bond_attr[:, 12] > 0.5 if len(bonds) else torch.zeros(0, dtype=torch.bool)
+    keep = ~cut.repeat_interleave(2).numpy() if len(bonds) else np.zeros(0, dtype=bool)
+    kept = csr_matrix((np.ones(int(keep.sum())), (edge_index[0].numpy()[keep], edge_index[1].numpy()[keep])),
+                      shape=(n, n))
+    _, atom_frag = connected_components(kept, directed=False)
+    atom_frag = torch.from_numpy(atom_frag.astype(np.int64))
+    nf = int(atom_frag.max()) + 1 if n else 0
+    frag_x = torch.zeros(nf, FRAG_DIM)
+    size = torch.bincount(atom_frag, minlength=nf).float()
+    frag_x[:, :ATOM_DIM] = torch.zeros(nf, ATOM_DIM).index_add(0, atom_frag, x.float()) / size[:, None]
+    frag_x[:, ATOM_DIM] = size / 10
+    fe = atom_frag[edge_index] if len(bonds) else torch.zeros(2, 0, dtype=torch.long)
+    frag_edge_index = fe[:, fe[0] != fe[1]]
     return SyntheticGraph(
+        atom_frag=atom_frag,
+        frag_x=frag_x,
+        frag_edge_index=frag_edge_index,
+        fp=torch.zeros(1, FP_SIZE).index_add(1, torch.arange(n) % FP_SIZE, x[:, :1].float().abs().t()),
         x=x.float(),
         edge_index=edge_index,
         edge_attr=edge_attr.float(),

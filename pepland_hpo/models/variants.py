@@ -6,7 +6,11 @@
 | graphormer | transformer | softmax | yes | mean | none |
 | performer | transformer | FAVOR+ (structure-aware) | yes | mean | none |
 | hierpool | transformer | FAVOR+ | yes | hierarchical | none |
-| full | transformer | FAVOR+ | yes | hierarchical | contrastive |
+| fragments | as hierpool, plus the fragment view (multi-view encoder) | | | | none |
+| full | as fragments | | | | contrastive |
+
+``fusion`` (fragments + the Morgan count fingerprint in the head) is a named variant
+outside the ablation chain.
 
 ``leave_one_out_variants()`` turns off one component of ``full`` at a time; those names
 (``full-minus-X``) are accepted by :func:`variant_model_config` as well.
@@ -27,15 +31,25 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "graphormer": {**_STRUCTURE, "attention": "softmax"},
     "performer": {**_STRUCTURE, "attention": "favor"},
     "hierpool": {**_STRUCTURE, "attention": "favor", "pooling": "hierarchical"},
-    "full": {**_STRUCTURE, "attention": "favor", "pooling": "hierarchical", "pretraining": "contrastive"},
+    "fragments": {**_STRUCTURE, "attention": "favor", "pooling": "hierarchical", "fragments": True},
+    "full": {**_STRUCTURE, "attention": "favor", "pooling": "hierarchical", "fragments": True,
+             "pretraining": "contrastive"},
 }
 
-VARIANTS: tuple[str, ...] = tuple(_PRESETS)
+# Not a step of the ablation: the best graph encoder without pretraining plus the molecule's
+# Morgan counts in the head. Its own name, never part of `full`, so a report shows what
+# the graph adds to the fingerprint (compare with the reference row).
+_EXTRA: dict[str, dict[str, Any]] = {
+    "fusion": {**_PRESETS["fragments"], "fingerprint": True},
+}
+
+VARIANTS: tuple[str, ...] = tuple(_PRESETS)  # the ablation's steps, in order
 
 # one component of `full` off at a time (overrides applied on top of `full`)
 _LEAVE_ONE_OUT: dict[str, dict[str, Any]] = {
     "full-minus-pretraining": {"pretraining": "none"},
     "full-minus-hierpool": {"pooling": "mean"},
+    "full-minus-fragments": {"fragments": False},
     "full-minus-favor": {"attention": "softmax"},
     "full-minus-centrality": {"centrality": False},
     "full-minus-spatial": {"spatial": False},
@@ -50,12 +64,14 @@ def leave_one_out_variants() -> dict[str, dict[str, Any]]:
 
 
 def known_variants() -> list[str]:
-    return list(VARIANTS) + list(_LEAVE_ONE_OUT)
+    return list(VARIANTS) + list(_EXTRA) + list(_LEAVE_ONE_OUT)
 
 
 def _preset(name: str) -> dict[str, Any]:
     if name in _PRESETS:
         return dict(_PRESETS[name])
+    if name in _EXTRA:
+        return dict(_EXTRA[name])
     if name in _LEAVE_ONE_OUT:
         return {**_PRESETS["full"], **_LEAVE_ONE_OUT[name]}
     raise UserInputError(f"unknown variant {name!r}; known variants: {', '.join(known_variants())}")

@@ -18,6 +18,10 @@ Graphormer input that depends on topology -- ``degree``, ``spd``,
 :func:`structure_from_edge_index`, so a model never sees a distance or a path
 through a bond that no longer exists.
 
+Graphs with the fragment view keep it consistent: dropped atoms leave their
+fragments (a fragment without atoms is removed) and fragment edges are rebuilt
+from the bonds that remain between fragments.
+
 Every function takes a ``torch.Generator`` so a run is reproducible from its
 seed. A view composes two *different* augmentations (GraphCL found that a
 composition of two helps more than any single one).
@@ -65,6 +69,12 @@ def _with_structure(g, edge_index: torch.Tensor, edge_attr: torch.Tensor, num_no
     hops = int(g.pair_path.size(1)) if getattr(g, "pair_path", None) is not None else PAIR_HOPS
     for key, value in structure_from_edge_index(edge_index, num_nodes, hops).items():
         out[key] = value.to(g.x.device)
+    if getattr(out, "atom_frag", None) is not None:
+        # fragment edges are the bonds between fragments that are left
+        from pepland_hpo.data.fragments import fragment_edges
+
+        fe = fragment_edges(edge_index.detach().cpu().numpy(), out.atom_frag.cpu().numpy())
+        out.frag_edge_index = torch.from_numpy(fe).to(edge_index.device)
     if "num_nodes" in g.keys():
         out.num_nodes = num_nodes
     return out
@@ -142,6 +152,13 @@ def remove_nodes(g, drop: torch.Tensor):
     edge_index = new_id[ei[:, keep_edge]].to(dev)
     keep_edge = keep_edge.to(dev)
     x = g.x[keep_node.to(dev)]
+    if getattr(g, "atom_frag", None) is not None:
+        # the fragment view follows: drop fragments that lost every atom, renumber the rest
+        g = g.clone()
+        frag = g.atom_frag.cpu()[keep_node]
+        present, g.atom_frag = torch.unique(frag, return_inverse=True)
+        g.atom_frag = g.atom_frag.to(dev)
+        g.frag_x = g.frag_x[present.to(dev)]
     return _with_structure(g, edge_index, g.edge_attr[keep_edge], int(keep_node.sum()), x)
 
 

@@ -13,9 +13,18 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 32
     lr: float = 1e-4
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # AdamW's decoupled decay
     patience: int = 10  # early stopping on the validation metric; 0 disables
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
+    # learning-rate schedule (training/schedule.py): optional linear warm-up, then a constant
+    # lr, cosine decay to lr * min_lr_ratio over `epochs`, or ReduceLROnPlateau on the
+    # validation metric. Default constant: on c-CPP, warm-up + cosine + decay 0.01 never beat
+    # it on validation (docs/results/c-cpp/DIAGNOSIS.md, finding 4)
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    warmup_epochs: float = 0.0
+    min_lr_ratio: float = 0.01
+    plateau_factor: float = 0.5
+    plateau_patience: int = 3
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     seed: int = 0
     max_non_finite_steps: int = 20  # past this many skipped steps the run stops
@@ -62,6 +71,12 @@ class TrainConfig:
             raise UserInputError("lr and pretrain_lr must be positive")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise UserInputError("weight_decay and grad_clip must be >= 0 (grad_clip=0 disables clipping)")
+        if self.lr_schedule not in ("constant", "cosine", "plateau"):
+            raise UserInputError(f"lr_schedule must be constant, cosine or plateau, got {self.lr_schedule!r}")
+        if self.warmup_epochs < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise UserInputError("warmup_epochs must be >= 0 and min_lr_ratio in [0, 1]")
+        if not 0.0 < self.plateau_factor < 1.0 or self.plateau_patience < 0:
+            raise UserInputError("plateau_factor must be in (0, 1) and plateau_patience >= 0")
         if self.patience < 0:
             raise UserInputError(f"patience must be >= 0 (0 disables early stopping), got {self.patience}")
         if self.max_non_finite_steps < 0:

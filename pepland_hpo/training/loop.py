@@ -37,6 +37,7 @@ from pepland_hpo.training.device import synchronize
 from pepland_hpo.training.errors import NonFiniteLoss
 from pepland_hpo.training.metrics import check_metric, check_task, compute_metrics, is_better, metric_direction
 from pepland_hpo.training.resume import ResumePoint, loader_generator
+from pepland_hpo.training.schedule import LRSchedule
 from pepland_hpo.training.seeding import worker_init_fn
 
 log = logging.getLogger(__name__)
@@ -375,6 +376,8 @@ def train_supervised(
 
     train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=num_workers)
     valid_loader = make_loader(valid, max(cfg.batch_size, 64), num_workers=num_workers)
+    # warm-up + cosine/plateau (cfg.lr_schedule); stepped per optimiser step and per epoch
+    scheduler = LRSchedule(optimizer, cfg, len(train_loader), direction)
 
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
@@ -386,8 +389,8 @@ def train_supervised(
     stopped_early = False
 
     start_epoch = 1
-    # everything with a state_dict that shapes the rest of the run (add an LR scheduler here)
-    stateful = {"model": model, "optimizer": optimizer, "grad_scaler": grad_scaler}
+    # everything with a state_dict that shapes the rest of the run
+    stateful = {"model": model, "optimizer": optimizer, "grad_scaler": grad_scaler, "lr_schedule": scheduler}
     if resume is not None:
         saved = resume.load(stateful, loader_generator(train_loader), device)
         if saved is not None:
@@ -448,6 +451,8 @@ def train_supervised(
                         grad_scaler.update()
                     elif finite_step:
                         optimizer.step()
+                    if finite_step:
+                        scheduler.step_batch()
                 if not finite_step:
                     optimizer.zero_grad(set_to_none=True)
                     with torch.no_grad():
@@ -472,6 +477,7 @@ def train_supervised(
             epoch_seconds.append(seconds)
             train_loss = loss_sum / loss_count if loss_count else float("nan")
             value = val_metrics.get(metric, float("nan"))
+            scheduler.step_epoch(value)
             # the first epoch is "best" even when its value is nan, so a best state always exists
             if best_epoch == 0 or is_better(value, best_value, direction):
                 best_value, best_epoch, best_metrics = value, epoch, dict(val_metrics)
@@ -484,6 +490,7 @@ def train_supervised(
                 "train_loss": train_loss,
                 "epoch_seconds": seconds,
                 "non_finite_steps": float(non_finite),
+                "lr": scheduler.current_lr(),
             }
             history.append({"epoch": float(epoch), "train_seconds": train_seconds,
                             "skipped_steps": float(epoch_skipped), **report})

@@ -23,7 +23,7 @@ def _study_names(url: str) -> list[str]:
 
 def test_shipped_specs_load():
     ab = load_spec(ABLATION)
-    assert ab.kind == "ablation" and ab.variants == ["gcn", "graphormer", "performer", "hierpool", "full"]
+    assert ab.kind == "ablation" and ab.variants == ["gcn", "graphormer", "performer", "hierpool", "fragments", "full", "fusion"]
     se = load_spec(SEARCH)
     assert se.kind == "search" and se.variants == ["full"]
     assert se.space["hidden_dim"] == [128, 256, 512]

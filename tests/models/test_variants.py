@@ -20,22 +20,27 @@ from pepland_hpo.models import (
 
 
 def test_variant_order_and_switches():
-    assert VARIANTS == ("gcn", "graphormer", "performer", "hierpool", "full")
+    assert VARIANTS == ("gcn", "graphormer", "performer", "hierpool", "fragments", "full")
     g = variant_model_config("graphormer")
     assert (g.layer, g.attention, g.spatial, g.edge_encoding, g.centrality) == (
         "transformer", "softmax", True, True, True,
     )
     assert variant_model_config("performer").attention == "favor"
     assert variant_model_config("hierpool").pooling == "hierarchical"
-    full, hier = variant_model_config("full"), variant_model_config("hierpool")
-    assert {k: v for k, v in full.to_dict().items() if k != "pretraining"} == {
-        k: v for k, v in hier.to_dict().items() if k != "pretraining"
-    }
-    assert variant_needs_pretraining("full") and not variant_needs_pretraining("hierpool")
+    def diff(a, b):
+        a, b = variant_model_config(a).to_dict(), variant_model_config(b).to_dict()
+        return {k for k in a if a[k] != b[k]}
+
+    # each step adds one thing; fusion is fragments plus the fingerprint, never inside full
+    assert diff("fragments", "hierpool") == {"fragments"}
+    assert diff("full", "fragments") == {"pretraining"}
+    assert diff("fusion", "fragments") == {"fingerprint"}
+    assert "fusion" not in VARIANTS and not variant_model_config("full").fingerprint
+    assert variant_needs_pretraining("full") and not variant_needs_pretraining("fragments")
 
 
 def test_unknown_variant_lists_known_names():
-    with pytest.raises(UserInputError, match="gcn, graphormer, performer, hierpool, full"):
+    with pytest.raises(UserInputError, match="gcn, graphormer, performer, hierpool, fragments, full, fusion"):
         variant_model_config("transformer")
     with pytest.raises(UserInputError, match="hidden_size"):
         variant_model_config("gcn", hidden_size=3)
@@ -72,7 +77,7 @@ def _cpp_slice(pepland_dir, n=12):
     return Batch.from_data_list(graphs)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", [*VARIANTS, "fusion"])
 def test_each_variant_trains_on_cpp(variant, pepland_dir):
     batch = _cpp_slice(pepland_dir)
     assert 0 < batch.y.mean() < 1

@@ -163,3 +163,27 @@ def test_augmented_views_batch_consistently(graphs):
         assert cur == j
     again = aug.augment_batch(Batch.from_data_list(graphs[:2]))
     assert again.num_graphs == 2
+
+
+def test_augmentations_keep_the_fragment_view_consistent():
+    from rdkit import Chem
+    from torch_geometric.data import Batch
+
+    from pepland_hpo.data.featurize import featurize_smiles
+    from pepland_hpo.data.fragments import fragment_edges
+    from pepland_hpo.training.augment import drop_bonds, drop_nodes, drop_subgraph
+
+    g = featurize_smiles(Chem.MolToSmiles(Chem.MolFromSequence("GAVKRWCC")))
+    gen = torch.Generator().manual_seed(0)
+    for fn in (drop_bonds, drop_subgraph, drop_nodes):
+        for _ in range(3):
+            v = fn(g, 0.3, gen)
+            n, nf = v.num_nodes, v.frag_x.shape[0]
+            assert v.atom_frag.shape == (n,)
+            assert sorted(set(v.atom_frag.tolist())) == list(range(nf))  # no empty fragment
+            expected = fragment_edges(v.edge_index.numpy(), v.atom_frag.numpy())
+            assert torch.equal(v.frag_edge_index, torch.from_numpy(expected))
+            Batch.from_data_list([v, g])  # still batches
+    # dropping bonds only removes fragment edges, never adds
+    v = drop_bonds(g, 0.5, gen)
+    assert v.frag_edge_index.shape[1] <= g.frag_edge_index.shape[1]

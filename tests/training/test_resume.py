@@ -55,16 +55,17 @@ def _model(train, seed: int) -> DropoutGCN:
     return DropoutGCN(train[0].x.shape[1])
 
 
-def _train(train, valid, model, resume=None, on_epoch=None, epochs=8, patience=0):
-    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=5e-3, patience=patience, seed=0)
+def _train(train, valid, model, resume=None, on_epoch=None, epochs=8, patience=0, schedule="constant"):
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=5e-3, patience=patience, seed=0,
+                      lr_schedule=schedule, warmup_epochs=1 if schedule != "constant" else 0)
     return train_supervised(model, train, valid, "classification", "auroc", cfg, CPU,
                             on_epoch=on_epoch, resume=resume)
 
 
-@pytest.mark.parametrize("every,expect_from", [(1, 5), (2, 4)])
-def test_resumed_run_equals_uninterrupted(cpp, tmp_path, every, expect_from):
+@pytest.mark.parametrize("every,expect_from,schedule", [(1, 5, "constant"), (2, 4, "constant"), (1, 5, "cosine")])
+def test_resumed_run_equals_uninterrupted(cpp, tmp_path, every, expect_from, schedule):
     train, valid = cpp
-    reference = _train(train, valid, _model(train, 0))
+    reference = _train(train, valid, _model(train, 0), schedule=schedule)
 
     point = ResumePoint(tmp_path / "state.pt", every=every)
 
@@ -73,17 +74,19 @@ def test_resumed_run_equals_uninterrupted(cpp, tmp_path, every, expect_from):
             raise _Stop  # a crash right after epoch 5 was reported
 
     with pytest.raises(_Stop):
-        _train(train, valid, _model(train, 0), resume=point, on_epoch=stop_after_5)
+        _train(train, valid, _model(train, 0), resume=point, on_epoch=stop_after_5, schedule=schedule)
 
     # a new process: other RNG states, other initial weights; all must come from the file
     seen: list[int] = []
     resumed_at: list[int] = []
     point2 = ResumePoint(tmp_path / "state.pt", every=every, on_resume=resumed_at.append)
-    result = _train(train, valid, _model(train, 99), resume=point2, on_epoch=lambda e, _m: seen.append(e))
+    result = _train(train, valid, _model(train, 99), resume=point2, on_epoch=lambda e, _m: seen.append(e),
+                    schedule=schedule)
     assert resumed_at == [expect_from] and point2.resumed_from == expect_from
     assert seen == list(range(1, 9))  # the saved epochs are replayed, then the rest trained
     assert result.best_value == reference.best_value and result.best_epoch == reference.best_epoch
     assert [h["train_loss"] for h in result.history] == [h["train_loss"] for h in reference.history]
+    assert [h["lr"] for h in result.history] == [h["lr"] for h in reference.history]  # the schedule resumed too
     for key, value in reference.best_state.items():
         assert torch.equal(result.best_state[key], value), key
 
