@@ -255,7 +255,16 @@ def test_reference_and_ensemble_rows_on_real_data(url, tmp_path, pepland_dir, wr
     assert ens.cells[(1, 0)]["auroc"] == pytest.approx(expect, abs=1e-6)
     assert ens.vs_reference is not None and math.isfinite(ens.vs_reference.p_adjusted)
     csv = pd.read_csv(tmp_path / "o" / "report.csv")
-    assert csv["kind"].tolist() == ["variant", "variant", "reference", "ensemble", "ensemble"]
+    assert csv["kind"].tolist() == ["variant", "variant", "reference", "reference", "ensemble", "ensemble"]
+    # the second reference: residue composition (20 counts, non-canonical, length) + the same boosting
+    from pepland_hpo.data.composition import composition_features
+    from pepland_hpo.hpo.reference import REFERENCES
+
+    (comp,) = [r for r in report.references if r.variant == REFERENCES["composition"].label]
+    Xc = composition_features(list(ds.smiles))
+    model_c = HistGradientBoostingClassifier(random_state=0).fit(Xc[s1["train"]], y[s1["train"]].astype(int))
+    expect_c = roc_auc_score(y[s1["test"]], model_c.predict_proba(Xc[s1["test"]])[:, 1])
+    assert comp.cells[(1, 0)]["auroc"] == pytest.approx(expect_c, abs=1e-6)
     assert "Complementarity" in report.markdown and "0 molecules shared" in report.markdown
     again = build_report(url, "ev", out_dir=tmp_path / "o2")
     assert "2/2 run(s) from cache" in again.reference_note
