@@ -13,10 +13,9 @@ largest peptide has 253, a 200-residue protein about 1,600).
 
 from __future__ import annotations
 
-import os
 import re
 
-from pepland_hpo.errors import UserInputError
+from pepland_hpo.envsettings import positive_from_env
 
 DEFAULT_MAX_HEAVY_ATOMS = 2000
 ENV_MAX_ATOMS = "PEPLAND_HPO_MAX_ATOMS"
@@ -35,16 +34,7 @@ _BRACKET_H_RE = re.compile(r"^\d*H[^a-z]|^\d*H$")  # [H], [2H], [H+]: hydrogen, 
 
 
 def max_heavy_atoms() -> int:
-    value = os.environ.get(ENV_MAX_ATOMS)
-    if not value:
-        return DEFAULT_MAX_HEAVY_ATOMS
-    try:
-        limit = int(value)
-    except ValueError:
-        raise UserInputError(f"{ENV_MAX_ATOMS} must be a whole number of heavy atoms, got {value!r}") from None
-    if limit <= 0:
-        raise UserInputError(f"{ENV_MAX_ATOMS} must be positive, got {value!r}")
-    return limit
+    return positive_from_env(ENV_MAX_ATOMS, DEFAULT_MAX_HEAVY_ATOMS, int, "heavy atoms")
 
 
 def sequence_heavy_atoms(sequence: str) -> int:

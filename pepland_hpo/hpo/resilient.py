@@ -126,16 +126,11 @@ def short(exc: BaseException) -> str:
 
 def outage_setting(value: float | None = None) -> float:
     """The outage bound in seconds: ``value``, else ``PEPLAND_HPO_STORAGE_OUTAGE_S``, else 300."""
+    from pepland_hpo.envsettings import positive_from_env
     from pepland_hpo.errors import UserInputError
 
     if value is None:
-        raw = os.environ.get(ENV_OUTAGE)
-        if not raw:
-            return DEFAULT_OUTAGE_S
-        try:
-            value = float(raw)
-        except ValueError:
-            raise UserInputError(f"{ENV_OUTAGE} must be a number of seconds, got {raw!r}") from None
+        return positive_from_env(ENV_OUTAGE, DEFAULT_OUTAGE_S, float, "seconds")
     if not value > 0:
         raise UserInputError(f"the storage outage bound must be positive, got {value}")
     return float(value)

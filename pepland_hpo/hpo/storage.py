@@ -22,12 +22,12 @@ Passwords never leave this module unmasked: log and print :func:`mask_url`.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from pepland_hpo.envsettings import positive_from_env
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.paths import default_storage_url
 
@@ -127,16 +127,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        parsed = int(value)
-    except ValueError:
-        raise UserInputError(f"{name} must be a whole number of seconds, got {value!r}") from None
-    if parsed <= 0:
-        raise UserInputError(f"{name} must be positive, got {value!r}")
-    return parsed
+    return positive_from_env(name, default, int, "seconds")
 
 
 def heartbeat_settings() -> tuple[int, int]:

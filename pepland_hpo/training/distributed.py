@@ -40,6 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pepland_hpo.envsettings import positive_from_env
 from pepland_hpo.errors import UserInputError
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -75,16 +76,7 @@ class DistContext:
 
 
 def default_timeout() -> float:
-    text = os.environ.get(TIMEOUT_ENV)
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserInputError(f"{TIMEOUT_ENV}={text!r}: expected seconds") from None
-    if value <= 0:
-        raise UserInputError(f"{TIMEOUT_ENV}={text!r}: expected a positive number of seconds")
-    return value
+    return positive_from_env(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, float, "seconds")
 
 
 def backend_for(device_type: str) -> str:
