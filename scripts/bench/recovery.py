@@ -30,7 +30,6 @@ Everything runs in a temporary storage root with a SQLite file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -42,21 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "pepland" / "c-CPP.txt"
+from benchlib import PEPLAND_DATA, REPO, balanced_slice, emit
 
-
-def emit(metric: str, value, **extra) -> None:
-    print(json.dumps({"metric": metric, "value": value, **extra}), flush=True)
-
-
-def _slice(src: Path, n: int, out: Path) -> Path:
-    lines = [line for line in src.read_text().splitlines() if line.strip()]
-    half = n // 2  # c-CPP lists positives first: take both classes
-    pos = [x for x in lines if x.endswith(",1")][:half]
-    neg = [x for x in lines if x.endswith(",0")][: n - half]
-    out.write_text("\n".join(pos + neg) + "\n")
-    return out
+DEFAULT_DATA = PEPLAND_DATA / "c-CPP.txt"
 
 
 def _create(url: str, data: Path, name: str, trials: int, settings: dict) -> None:
@@ -200,7 +187,7 @@ def main() -> None:
     os.environ["PEPLAND_HPO_HEARTBEAT_S"] = str(args.heartbeat)
     os.environ["PEPLAND_HPO_GRACE_S"] = str(args.grace)
     url = f"sqlite:///{home / 'pepland.db'}"
-    data = _slice(args.data, args.molecules, home / "cpp.txt")
+    data = balanced_slice(args.data, args.molecules, home / "cpp.txt")
     from pepland_hpo.data.dataset import load_dataset
 
     load_dataset(str(data))  # featurise once, before any timing

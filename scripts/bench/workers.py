@@ -23,7 +23,6 @@ Everything runs in a temporary storage root with a SQLite file.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -32,22 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "pepland" / "c-CPP.txt"
+from benchlib import PEPLAND_DATA, REPO, balanced_slice, emit
 
-
-def emit(metric: str, value, **extra) -> None:
-    print(json.dumps({"metric": metric, "value": value, **extra}), flush=True)
-
-
-def _slice(src: Path, n: int, out: Path) -> Path:
-    lines = [line for line in src.read_text().splitlines() if line.strip()]
-    # both classes: c-CPP lists positives first, negatives after
-    half = n // 2
-    pos = [l for l in lines if l.endswith(",1")][:half]
-    neg = [l for l in lines if l.endswith(",0")][: n - half]
-    out.write_text("\n".join(pos + neg) + "\n")
-    return out
+DEFAULT_DATA = PEPLAND_DATA / "c-CPP.txt"
 
 
 def _worker(url: str, study: str, name: str) -> None:
@@ -109,7 +95,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     url = f"sqlite:///{home / 'pepland.db'}"
-    data = _slice(args.data, args.molecules, home / "cpp.txt")
+    data = balanced_slice(args.data, args.molecules, home / "cpp.txt")
     tiny = {"hidden_dim": "32", "num_layers": "2", "epochs": str(args.epochs), "batch_size": "32",
             "patience": "0"}
 
