@@ -115,9 +115,21 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
     raise AssertionError("condition not met in time")
 
 
+def gcn_ablation(url, data, seeds, settings, name="ab"):
+    """A GCN-only ablation over ``seeds`` on a stratified half/quarter/quarter split, queued in ``url``."""
+    from pepland_hpo.hpo.create import create_study_from_spec
+    from pepland_hpo.hpo.spec import build_ablation_spec
+
+    spec = build_ablation_spec(Path(__file__).resolve().parents[2] / "studies" / "ablation.yaml", data=str(data),
+                               variants=["gcn"], seeds=list(seeds), settings=dict(settings), name=name,
+                               validate=False)
+    spec.split = {"kind": "stratified", "fractions": [0.5, 0.25, 0.25], "seed": 0}
+    create_study_from_spec(url, spec)
+
+
 @pytest.fixture
 def hpo():
     """Helpers for the worker tests, as one namespace."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(start_workers=start_workers, join_all=join_all, wait_for=wait_for, TINY=dict(TINY))
+    return SimpleNamespace(start_workers=start_workers, join_all=join_all, wait_for=wait_for, TINY=dict(TINY), gcn_ablation=gcn_ablation)

@@ -19,23 +19,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from pepland_hpo.hpo.create import create_study_from_spec
 from pepland_hpo.hpo.resilient import EnvironmentFailure
-from pepland_hpo.hpo.spec import build_ablation_spec
 from pepland_hpo.hpo.storage import open_storage
 from pepland_hpo.hpo.worker import main as worker_main
 from pepland_hpo.hpo.worker import run_worker
 from pepland_hpo.paths import logs_dir
 
-REPO = Path(__file__).resolve().parents[2]
-ABLATION = REPO / "studies" / "ablation.yaml"
-
-
-def _ablation(url, data, seeds, settings, name="ab"):
-    spec = build_ablation_spec(ABLATION, data=str(data), variants=["gcn"], seeds=list(seeds),
-                               settings=dict(settings), name=name, validate=False)
-    spec.split = {"kind": "stratified", "fractions": [0.5, 0.25, 0.25], "seed": 0}
-    create_study_from_spec(url, spec)
 
 
 def _set_fault(url, fault):
@@ -145,7 +134,7 @@ def _fill(folder: Path) -> Path:
 
 @pytest.mark.postgres
 def test_postgres_down_8s_mid_trial_worker_finishes(pg_server, pg_url, cpp, hpo):
-    _ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "5", "fault": "sleep:5"})
+    hpo.gcn_ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "5", "fault": "sleep:5"})
     proc = _start(pg_url, "w", outage_s=60)
     try:
         study = _running_with_epochs(pg_url, hpo)
@@ -164,7 +153,7 @@ def test_postgres_down_8s_mid_trial_worker_finishes(pg_server, pg_url, cpp, hpo)
 
 @pytest.mark.postgres
 def test_postgres_down_past_the_bound_worker_exits_nonzero_and_trial_is_retried(pg_server, pg_url, cpp, hpo):
-    _ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "4", "fault": "sleep:30"})
+    hpo.gcn_ablation(pg_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "4", "fault": "sleep:30"})
     bound = 4
     proc = _start(pg_url, "w", outage_s=bound)
     try:
@@ -196,7 +185,7 @@ def test_postgres_down_past_the_bound_worker_exits_nonzero_and_trial_is_retried(
 def test_sqlite_disk_fills_mid_trial_no_hang(tmpfs, cpp, hpo):
     folder = tmpfs("8m")
     url = f"sqlite:///{folder / 'pepland.db'}"
-    _ablation(url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "10", "fault": "sleep:10"})
+    hpo.gcn_ablation(url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "10", "fault": "sleep:10"})
     proc = _start(url, "w", outage_s=60)
     study = _running_with_epochs(url, hpo)
     kids = _children(proc.pid)
@@ -213,7 +202,7 @@ def test_sqlite_disk_fills_mid_trial_no_hang(tmpfs, cpp, hpo):
 
 
 def test_deleted_sqlite_file_stops_the_worker(sqlite_url, storage_home, cpp, hpo):
-    _ablation(sqlite_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "10", "fault": "sleep:20"})
+    hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1], {**hpo.TINY, "epochs": "10", "fault": "sleep:20"})
     proc = _start(sqlite_url, "w", outage_s=60)
     _running_with_epochs(sqlite_url, hpo)
     for path in storage_home.glob("pepland.db*"):
@@ -224,7 +213,7 @@ def test_deleted_sqlite_file_stops_the_worker(sqlite_url, storage_home, cpp, hpo
 
 
 def test_disk_full_in_checkpoint_folder_stops_worker_queue_intact(sqlite_url, storage_home, tmpfs, cpp, hpo):
-    _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
+    hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
     _fill(tmpfs("256k", storage_home / "tmp"))  # where trials write their checkpoints
     with pytest.raises(EnvironmentFailure, match="No space left"):
         run_worker(sqlite_url, "ab", gpu="cpu", worker_name="full")
@@ -239,7 +228,7 @@ def test_disk_full_in_checkpoint_folder_stops_worker_queue_intact(sqlite_url, st
 
 def test_three_identical_os_errors_stop_the_worker(sqlite_url, storage_home, cpp, hpo):
     """Not a full disk but the same OS error trial after trial (the checkpoint folder is a file)."""
-    _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
+    hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1, 2, 3], hpo.TINY)
     storage_home.mkdir(parents=True, exist_ok=True)
     (storage_home / "tmp").write_text("not a folder")
     with pytest.raises(EnvironmentFailure, match="3 identical OS errors"):

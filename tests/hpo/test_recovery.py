@@ -8,28 +8,16 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from pepland_hpo.hpo import queue
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.spec import build_ablation_spec
 from pepland_hpo.hpo.storage import open_storage
 from pepland_hpo.hpo.worker import run_worker
 from pepland_hpo.paths import storage_root
 
-REPO = Path(__file__).resolve().parents[2]
-ABLATION = REPO / "studies" / "ablation.yaml"
-
-
-def _ablation(url, data, seeds, settings, name="ab"):
-    spec = build_ablation_spec(ABLATION, data=str(data), variants=["gcn"], seeds=list(seeds),
-                               settings=dict(settings), name=name, validate=False)
-    spec.split = {"kind": "stratified", "fractions": [0.5, 0.25, 0.25], "seed": 0}
-    create_study_from_spec(url, spec)
 
 
 def _dead_pid() -> int:
@@ -46,7 +34,7 @@ def _claim_as_dead_local_worker(rdb, study) -> int:
 
 def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
     """A kill between failing a lost trial and queueing its retry (simulated: an exception there)."""
-    _ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "fault": "sleep:0.05"})
+    hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "fault": "sleep:0.05"})
     rdb = open_storage(sqlite_url)
     study = optuna.load_study(study_name="ab", storage=rdb)
     lost = _claim_as_dead_local_worker(rdb, study)
@@ -87,8 +75,8 @@ def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
 def test_sigkill_at_epoch_5_of_8_resumes_with_the_same_result(sqlite_url, cpp, hpo):
     settings = {**hpo.TINY, "epochs": "8", "checkpoint_every": "1"}
     data = cpp(160)
-    _ablation(sqlite_url, data, [0], settings, name="ab")
-    _ablation(sqlite_url, data, [0], settings, name="ref")
+    hpo.gcn_ablation(sqlite_url, data, [0], settings, name="ab")
+    hpo.gcn_ablation(sqlite_url, data, [0], settings, name="ref")
     env = {**os.environ, "PEPLAND_HPO_STORAGE": sqlite_url}
     victim = subprocess.Popen([sys.executable, "-m", "pepland_hpo.hpo.worker", "--study", "ab", "--name", "victim",
                                "--threads", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -124,7 +112,7 @@ def test_sigkill_at_epoch_5_of_8_resumes_with_the_same_result(sqlite_url, cpp, h
 
 def test_retry_of_a_dead_worker_runs_at_once_on_a_busy_worker_timer(sqlite_url, cpp, hpo):
     """A worker mid-trial reaps a dead local worker's trial from its poll loop, and runs the retry next."""
-    _ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "epochs": "4", "fault": "sleep:5"})
+    hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "epochs": "4", "fault": "sleep:5"})
     rdb = open_storage(sqlite_url)
     study = optuna.load_study(study_name="ab", storage=rdb)
     (busy,) = hpo.start_workers(1, sqlite_url, "ab", prefix="busy")
