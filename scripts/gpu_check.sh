@@ -8,7 +8,11 @@
 #      that trial fails with reason `oom`, the worker goes on and completes the next one;
 #   4. data-parallel pretraining under torchrun on NCCL (1 process), checkpointing;
 #   5. training throughput (graphs/s) of gcn, graphormer, hierpool and full at the
-#      default size (hidden 256, 6 layers, 8 heads) with bf16 (scripts/bench/train_throughput.py).
+#      default size (hidden 256, 6 layers, 8 heads) with bf16 (scripts/bench/train_throughput.py);
+#   6. the same figure for graphormer with the dense vs the flex attention bias
+#      (attention_backend) and for graphormer and full with torch.compile off vs on
+#      (`compile`), on the first 1,024 molecules; rows print as they finish, so a run cut
+#      short by the budget still reports the combinations it reached.
 #
 # Usage, from the repository root, in an environment where pepland-hpo and a CUDA torch
 # are installed:
@@ -74,9 +78,11 @@ check() {
 if [ "$DRY" = 1 ]; then
   GPU=cpu DEVICE=cpu ROWS=60 SIZE=(--set hidden_dim=16 --set num_layers=1 --set num_heads=2)
   EPOCHS=(--epochs 1 --set pretrain_epochs=1) BENCH=(--hidden 16 --layers 1 --heads 2 --limit 64 --device cpu)
+  FLEX_BENCH=(--hidden 16 --layers 1 --heads 2 --limit 32 --device cpu)
 else
   GPU=0 DEVICE=cuda ROWS=600 SIZE=()
   EPOCHS=(--epochs 3 --set pretrain_epochs=2) BENCH=(--limit 0 --batch-size 256 --device cuda --precision bf16)
+  FLEX_BENCH=(--limit 1024 --batch-size 256 --device cuda --precision bf16)
 fi
 
 if [ -f "$PEPLAND_DATA/c-CPP.txt" ]; then
@@ -161,6 +167,19 @@ throughput() {
     grep -q "\"${v}_graphs_per_second\"" "$WORK/throughput.jsonl" || { echo "no figure for $v"; return 1; }
   done
 }
+# ---------------------------------------------------------------- 6. flex bias and torch.compile
+flex_compile() {
+  : >"$WORK/flex_compile.jsonl"
+  # graphormer: dense/flex x compile off/on; full (FAVOR+: no softmax attention for a backend
+  # to change): compile off/on. On CPU (dry run) flex cannot train and falls back to dense.
+  "$PYTHON" scripts/bench/train_throughput.py --data "$BENCH_DATA" --variants graphormer \
+      --backends dense,flex --compile off,on "${FLEX_BENCH[@]}" | tee -a "$WORK/flex_compile.jsonl" || return 1
+  "$PYTHON" scripts/bench/train_throughput.py --data "$BENCH_DATA" --variants full \
+      --compile off,on "${FLEX_BENCH[@]}" | tee -a "$WORK/flex_compile.jsonl" || return 1
+  for m in graphormer graphormer_flex graphormer_compiled graphormer_flex_compiled full full_compiled; do
+    grep -q "\"${m}_graphs_per_second\"" "$WORK/flex_compile.jsonl" || { echo "no figure for $m"; return 1; }
+  done
+}
 # ---------------------------------------------------------------- main
 if [ "${1:-}" = "--step" ]; then  # one step, run by `check` under a time limit
   shift
@@ -191,10 +210,16 @@ export PEPLAND_HPO_ALLOW_FAULTS=1  # fault injection is refused without it
 check worker-survives-cuda-oom 90 study gc-oom oom --set fault=oom@0 --set precision=bf16
 unset PEPLAND_HPO_ALLOW_FAULTS
 check ddp-torchrun 90 ddp_torchrun
-check throughput 180 throughput
-if [ -s "$WORK/throughput.jsonl" ]; then
-  note "throughput (graphs/s, one training epoch; goal >= 10,000 for the default model with bf16):"
-  "$PYTHON" - "$WORK/throughput.jsonl" <<'EOF' | tee -a "$SUMMARY"
+check throughput 150 throughput
+check flex-compile 150 flex_compile
+for table in throughput flex_compile; do
+  [ -s "$WORK/$table.jsonl" ] || continue
+  if [ "$table" = throughput ]; then
+    note "throughput (graphs/s, one training epoch; goal >= 10,000 for the default model with bf16):"
+  else
+    note "attention backend and torch.compile (graphs/s, first 1,024 molecules, compilation in the warm-up):"
+  fi
+  "$PYTHON" - "$WORK/$table.jsonl" <<'EOF' | tee -a "$SUMMARY"
 import json, sys
 for line in open(sys.argv[1]):
     try:
@@ -204,7 +229,7 @@ for line in open(sys.argv[1]):
     if str(row.get("metric", "")).endswith("_graphs_per_second"):
         print(f"  {row['metric']}: {row['value']:.0f}  ({ {k: v for k, v in row.items() if k not in ('metric', 'value')} })")
 EOF
-fi
+done
 
 # ---------------------------------------------------------------- verdict
 if [ "${#FAILED[@]}" -gt 0 ]; then
