@@ -268,7 +268,8 @@ class PeptideEncoder(nn.Module):
             near_bias = (near_spatial, near_edge)
         codes = None
         if not bool(favor.all()) and resolve_backend(
-            self.cfg.attention_backend, device, torch.is_grad_enabled()
+            self.cfg.attention_backend, device, torch.is_grad_enabled(),
+            self.cfg.hidden_dim // self.cfg.num_heads,
         ) == "flex":
             near_rows = None
             if near_bias is not None and near_bias[1] is not None:

@@ -52,7 +52,7 @@ def flex_available() -> bool:
     return flex_attention is not None
 
 
-def resolve_backend(backend: str, device: torch.device, needs_grad: bool) -> str:
+def resolve_backend(backend: str, device: torch.device, needs_grad: bool, head_dim: int = 16) -> str:
     """``"dense"`` or ``"flex"`` for a forward pass on ``device``.
 
     ``auto`` takes flex on CUDA only (where a compiled kernel exists for training);
@@ -62,6 +62,8 @@ def resolve_backend(backend: str, device: torch.device, needs_grad: bool) -> str
     reason = None
     if not flex_available():
         reason = f"torch {torch.__version__} has no torch.nn.attention.flex_attention"
+    elif device.type == "cuda" and head_dim < 16:
+        reason = f"the CUDA kernel needs a head dimension of at least 16, not {head_dim}"
     elif device.type == "cuda":
         return "flex"
     elif backend == "auto":

@@ -121,7 +121,7 @@ def main() -> None:
             "attention_backend": backend, "compiled": compiled,
             # FAVOR+ variants have no softmax attention for a backend to change
             "backend_used": ("-" if cfg.layer == "gcn" else "favor" if cfg.attention == "favor"
-                             else resolve_backend(backend, device, needs_grad=True)),
+                             else resolve_backend(backend, device, True, args.hidden // args.heads)),
             "params": count_parameters(model), "hidden": args.hidden, "layers": args.layers,
             "heads": args.heads, "batch_size": args.batch_size, "molecules": n,
             "device": str(device), "precision": args.precision,

@@ -138,6 +138,7 @@ def test_flex_falls_back_to_dense_where_it_cannot_train(caplog, eager_flex):
     assert flex_bias.resolve_backend("auto", cpu, needs_grad=False) == "dense"
     assert flex_bias.resolve_backend("flex", cpu, needs_grad=False) == "flex"
     assert flex_bias.resolve_backend("dense", torch.device("cuda"), needs_grad=True) == "dense"
+    assert flex_bias.resolve_backend("flex", torch.device("cuda"), needs_grad=True, head_dim=8) == "dense"
 
 
 def test_torch_without_flex_takes_the_dense_path(monkeypatch):
@@ -159,7 +160,7 @@ def test_attention_backend_is_a_checked_setting():
 def test_compiled_flex_kernel_matches_dense_on_cuda(pepland_dir):
     # the real CUDA kernel (compiled), forward and backward, against the dense bias
     batch = _cpp_batch(pepland_dir).to("cuda")
-    dense, flex = (m.cuda().train() for m in _pair("graphormer", {}))
+    dense, flex = (m.cuda().train() for m in _pair("graphormer", {"num_heads": 2}))  # head dim 16
     outs = []
     for model in (dense, flex):
         out = model.encode(batch)
