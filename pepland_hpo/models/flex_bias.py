@@ -87,9 +87,9 @@ def _kernel(device: torch.device, needs_grad: bool):
     if device.type == "cpu" and (needs_grad or not CPU_COMPILE):
         return flex_attention
     if _compiled is None:
-        # shapes change every batch (T = largest graph): after the first recompilation
-        # torch.compile marks them dynamic and stops recompiling
-        _compiled = torch.compile(flex_attention)
+        # shapes change every batch (T = largest graph): dynamic from the start, so the
+        # kernel is compiled once instead of once static and again dynamic
+        _compiled = torch.compile(flex_attention, dynamic=True)
     return _compiled
 
 

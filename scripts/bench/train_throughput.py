@@ -74,8 +74,9 @@ def main() -> None:
                       "mean_atoms": float(ds.num_atoms.mean())}), flush=True)
 
     times: dict[str, float] = {}
-    runs = [(v, b, c == "on") for v in args.variants.split(",") for b in args.backends.split(",")
-            for c in args.compile.split(",")]
+    # compile outermost: the eager figures (quick) come before any compilation (slow)
+    runs = [(v, b, c == "on") for c in args.compile.split(",") for v in args.variants.split(",")
+            for b in args.backends.split(",")]
     for variant, backend, compiled in runs:
         name = variant + ("_flex" if backend != "dense" else "") + ("_compiled" if compiled else "")
         torch.manual_seed(0)
