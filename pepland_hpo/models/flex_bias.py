@@ -87,9 +87,11 @@ def _kernel(device: torch.device, needs_grad: bool):
     if device.type == "cpu" and (needs_grad or not CPU_COMPILE):
         return flex_attention
     if _compiled is None:
-        # shapes change every batch (T = largest graph): dynamic from the start, so the
-        # kernel is compiled once instead of once static and again dynamic
-        _compiled = torch.compile(flex_attention, dynamic=True)
+        # shapes change every batch (T = largest graph): after the first recompilation
+        # torch.compile marks the sizes that changed dynamic and stops recompiling.
+        # (dynamic=True from the start marks every size, head dim included, and the CPU
+        # kernel of torch 2.13 then fails to build)
+        _compiled = torch.compile(flex_attention)
     return _compiled
 
 
