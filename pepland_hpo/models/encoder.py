@@ -11,7 +11,9 @@
   Attention logits ``q_i·k_j/√d + b_ij`` with ``b_ij`` = spatial bias (per head, per
   distance bucket) + edge-path encoding (pairs within ``near_hops``) + graph-token bias;
   the bias is computed once per forward pass and shared by all layers (as in Graphormer).
-  Per graph, exact softmax (dense ``[B, H, T, T]`` bias via ``to_dense_batch``) or the
+  Per graph, exact softmax (dense ``[B, H, T, T]`` bias via ``to_dense_batch``, or with
+  ``attention_backend="flex"`` the same bias looked up inside FlexAttention,
+  :mod:`pepland_hpo.models.flex_bias`) or the
   structure-aware FAVOR+ of :mod:`pepland_hpo.models.performer` (``attention="auto"``:
   softmax up to ``auto_crossover_atoms`` atoms, FAVOR+ above — decided per graph, so a
   graph's embedding never depends on its batch-mates);
