@@ -8,7 +8,11 @@
 #      that trial fails with reason `oom`, the worker goes on and completes the next one;
 #   4. data-parallel pretraining under torchrun on NCCL (1 process), checkpointing;
 #   5. training throughput (graphs/s) of gcn, graphormer, hierpool and full at the
-#      default size (hidden 256, 6 layers, 8 heads) with bf16 (scripts/bench/train_throughput.py).
+#      default size (hidden 256, 6 layers, 8 heads) with bf16 (scripts/bench/train_throughput.py);
+#   6. the same figure for graphormer with the dense vs the flex attention bias
+#      (attention_backend; required), then, in the time left, with torch.compile of the
+#      layers (`compile`) for graphormer (dense, flex) and full, on the first 1,024
+#      molecules; rows print as they finish, combinations not reached are named.
 #
 # Usage, from the repository root, in an environment where pepland-hpo and a CUDA torch
 # are installed:
@@ -38,7 +42,8 @@ SUMMARY="$WORK/summary.txt"
 LOGS="$WORK/logs.txt"
 FAILED=()
 BUDGET_S="${GPU_CHECK_BUDGET_S:-460}"  # the whole check stays under 8 minutes
-DEADLINE=$(( $(date +%s) + BUDGET_S ))
+DEADLINE=${GPU_CHECK_DEADLINE:-$(( $(date +%s) + BUDGET_S ))}
+export GPU_CHECK_DEADLINE="$DEADLINE"  # steps that fit their work to the time left read it
 PEPLAND_DATA="${PEPLAND_DATA:-../shared/datasets/pepland}"
 
 cli() { "$PYTHON" -m pepland_hpo.cli "$@"; }
@@ -74,9 +79,11 @@ check() {
 if [ "$DRY" = 1 ]; then
   GPU=cpu DEVICE=cpu ROWS=60 SIZE=(--set hidden_dim=16 --set num_layers=1 --set num_heads=2)
   EPOCHS=(--epochs 1 --set pretrain_epochs=1) BENCH=(--hidden 16 --layers 1 --heads 2 --limit 64 --device cpu)
+  FLEX_BENCH=(--hidden 16 --layers 1 --heads 2 --limit 32 --device cpu)
 else
   GPU=0 DEVICE=cuda ROWS=600 SIZE=()
   EPOCHS=(--epochs 3 --set pretrain_epochs=2) BENCH=(--limit 0 --batch-size 256 --device cuda --precision bf16)
+  FLEX_BENCH=(--limit 1024 --batch-size 256 --device cuda --precision bf16)
 fi
 
 if [ -f "$PEPLAND_DATA/c-CPP.txt" ]; then
@@ -161,6 +168,34 @@ throughput() {
     grep -q "\"${v}_graphs_per_second\"" "$WORK/throughput.jsonl" || { echo "no figure for $v"; return 1; }
   done
 }
+# ---------------------------------------------------------------- 6. flex bias and torch.compile
+flex_compile() {
+  local out="$WORK/flex_compile.jsonl" left m missing=()
+  : >"$out"
+  # required: graphormer with the dense and the flex bias (layers eager, flex kernel compiled)
+  "$PYTHON" scripts/bench/train_throughput.py --data "$BENCH_DATA" --variants graphormer \
+      --backends dense,flex "${FLEX_BENCH[@]}" | tee -a "$out" || return 1
+  # best effort in the time left: torch.compile of the layers (full: FAVOR+, no softmax
+  # attention for a backend to change). Each row prints as it finishes.
+  left=$(( GPU_CHECK_DEADLINE - $(date +%s) - 10 ))
+  [ "$DRY" = 1 ] && left=600
+  if [ "$left" -gt 20 ]; then
+    timeout --kill-after=5 "$left" "$PYTHON" scripts/bench/train_throughput.py --data "$BENCH_DATA" \
+        --variants graphormer --backends dense,flex --compile on "${FLEX_BENCH[@]}" | tee -a "$out"
+    left=$(( GPU_CHECK_DEADLINE - $(date +%s) - 10 ))
+    [ "$DRY" = 1 ] && left=600
+    [ "$left" -gt 20 ] && timeout --kill-after=5 "$left" "$PYTHON" scripts/bench/train_throughput.py \
+        --data "$BENCH_DATA" --variants full --compile off,on "${FLEX_BENCH[@]}" | tee -a "$out"
+  fi
+  for m in graphormer graphormer_flex; do
+    grep -q "\"${m}_graphs_per_second\"" "$out" || { echo "no figure for $m"; return 1; }
+  done
+  for m in graphormer_compiled graphormer_flex_compiled full full_compiled; do
+    grep -q "\"${m}_graphs_per_second\"" "$out" || missing+=("$m")
+  done
+  [ "${#missing[@]}" -eq 0 ] || echo "not reached within the budget (compilation): ${missing[*]}"
+  return 0
+}
 # ---------------------------------------------------------------- main
 if [ "${1:-}" = "--step" ]; then  # one step, run by `check` under a time limit
   shift
@@ -191,10 +226,16 @@ export PEPLAND_HPO_ALLOW_FAULTS=1  # fault injection is refused without it
 check worker-survives-cuda-oom 90 study gc-oom oom --set fault=oom@0 --set precision=bf16
 unset PEPLAND_HPO_ALLOW_FAULTS
 check ddp-torchrun 90 ddp_torchrun
-check throughput 180 throughput
-if [ -s "$WORK/throughput.jsonl" ]; then
-  note "throughput (graphs/s, one training epoch; goal >= 10,000 for the default model with bf16):"
-  "$PYTHON" - "$WORK/throughput.jsonl" <<'EOF' | tee -a "$SUMMARY"
+check throughput 150 throughput
+check flex-compile 400 flex_compile  # the global deadline governs; compile rows are best effort
+for table in throughput flex_compile; do
+  [ -s "$WORK/$table.jsonl" ] || continue
+  if [ "$table" = throughput ]; then
+    note "throughput (graphs/s, one training epoch; goal >= 10,000 for the default model with bf16):"
+  else
+    note "attention backend and torch.compile (graphs/s, first 1,024 molecules, compilation in the warm-up):"
+  fi
+  "$PYTHON" - "$WORK/$table.jsonl" <<'EOF' | tee -a "$SUMMARY"
 import json, sys
 for line in open(sys.argv[1]):
     try:
@@ -204,7 +245,7 @@ for line in open(sys.argv[1]):
     if str(row.get("metric", "")).endswith("_graphs_per_second"):
         print(f"  {row['metric']}: {row['value']:.0f}  ({ {k: v for k, v in row.items() if k not in ('metric', 'value')} })")
 EOF
-fi
+done
 
 # ---------------------------------------------------------------- verdict
 if [ "${#FAILED[@]}" -gt 0 ]; then

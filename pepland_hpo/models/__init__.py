@@ -1,7 +1,7 @@
 """Models: the one encoder built from a ModelConfig, its layers, and the named variants."""
 
 from pepland_hpo.models.config import ModelConfig
-from pepland_hpo.models.model import PeptideModel, build_model, count_parameters
+from pepland_hpo.models.model import PeptideModel, build_model, compile_layers, count_parameters
 from pepland_hpo.models.variants import (
     VARIANTS,
     leave_one_out_variants,
@@ -14,6 +14,7 @@ __all__ = [
     "PeptideModel",
     "build_model",
     "count_parameters",
+    "compile_layers",
     "VARIANTS",
     "variant_model_config",
     "variant_needs_pretraining",

@@ -38,6 +38,11 @@ class ModelConfig:
     auto_crossover_atoms: int = 300
     num_random_features: int = 0  # FAVOR+ features m; 0 = d_head * ceil(ln d_head)
     redraw_interval: int = 1000  # training steps between redraws of the random features
+    # how exact-softmax attention applies the structure bias: "dense" builds [B, H, T, T]
+    # for SDPA; "flex" evaluates it inside FlexAttention (models/flex_bias.py, no dense
+    # bias; CUDA for training, CPU for inference only); "auto" = flex on CUDA, dense
+    # elsewhere. Dense by default: on CPU flex cannot train, and GPU gains are unmeasured
+    attention_backend: Literal["dense", "flex", "auto"] = "dense"
     # structure encodings (Graphormer)
     centrality: bool = False
     spatial: bool = False
@@ -97,6 +102,10 @@ class ModelConfig:
             raise UserInputError(f"layer must be gcn or transformer, got {self.layer!r}")
         if self.attention not in ("softmax", "favor", "auto"):
             raise UserInputError(f"attention must be softmax, favor or auto, got {self.attention!r}")
+        if self.attention_backend not in ("dense", "flex", "auto"):
+            raise UserInputError(
+                f"attention_backend must be dense, flex or auto, got {self.attention_backend!r}"
+            )
         if self.pooling not in ("mean", "hierarchical"):
             raise UserInputError(f"pooling must be mean or hierarchical, got {self.pooling!r}")
         if self.pretraining not in ("none", "contrastive"):

@@ -11,7 +11,9 @@
   Attention logits ``q_i·k_j/√d + b_ij`` with ``b_ij`` = spatial bias (per head, per
   distance bucket) + edge-path encoding (pairs within ``near_hops``) + graph-token bias;
   the bias is computed once per forward pass and shared by all layers (as in Graphormer).
-  Per graph, exact softmax (dense ``[B, H, T, T]`` bias via ``to_dense_batch``) or the
+  Per graph, exact softmax (dense ``[B, H, T, T]`` bias via ``to_dense_batch``, or with
+  ``attention_backend="flex"`` the same bias looked up inside FlexAttention,
+  :mod:`pepland_hpo.models.flex_bias`) or the
   structure-aware FAVOR+ of :mod:`pepland_hpo.models.performer` (``attention="auto"``:
   softmax up to ``auto_crossover_atoms`` atoms, FAVOR+ above — decided per graph, so a
   graph's embedding never depends on its batch-mates);
@@ -38,6 +40,7 @@ from torch_geometric.utils import to_dense_batch
 from pepland_hpo.models.config import ModelConfig
 from pepland_hpo.models.fragments import FragmentView
 from pepland_hpo.models.encodings import CentralityEncoding, EdgePathEncoding, SpatialEncoding
+from pepland_hpo.models.flex_bias import FlexBias, PairCodes, pair_codes, resolve_backend
 from pepland_hpo.models.performer import FavorFeatures, PairPattern, favor_attention
 from pepland_hpo.models.pooling import HierarchicalPool, MeanPool, SizeAwareReadout
 
@@ -48,7 +51,8 @@ class AttentionGroup:
 
     ``node_idx``/``graph_idx`` select the group's atoms/graphs (None = all), ``batch`` is
     the local graph id of each selected atom, dense length ``T = max atoms (+1 token)``.
-    Softmax groups carry ``bias [Bg, H, T, T]`` (−inf on padded keys); FAVOR+ groups carry
+    Softmax groups carry ``bias [Bg, H, T, T]`` (−inf on padded keys), or with the flex
+    backend ``flex`` (the same bias as a lookup, never dense); FAVOR+ groups carry
     ``far_bias [H]`` and listed pairs (flat positions ``b*T + t``) with ``pair_bias [P, H]``.
     """
 
@@ -63,6 +67,7 @@ class AttentionGroup:
     far_bias: Tensor | None = None
     pattern: PairPattern | None = None
     pair_bias: Tensor | None = None
+    flex: FlexBias | None = None
 
 
 class GCNBlock(nn.Module):
@@ -115,7 +120,10 @@ class TransformerBlock(nn.Module):
             dense = [self._densify(t, num_nodes, g, has_token) for t in (q, k, v)]
             if g.kind == "softmax":
                 qd, kd, vd = (t.transpose(1, 2) for t in dense)  # [Bg, H, T, d]
-                res = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=g.bias.to(qd.dtype))
+                if g.flex is not None:
+                    res = g.flex.attend(qd, kd, vd)
+                else:
+                    res = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=g.bias.to(qd.dtype))
                 res = res.transpose(1, 2)
             else:
                 favor_args = (*dense, g.key_mask, self.features.omega, g.far_bias, g.pattern, g.pair_bias)
@@ -260,16 +268,28 @@ class PeptideEncoder(nn.Module):
             if self.edge_encoding is not None:
                 near_edge = self.edge_encoding(batch.edge_attr, batch.pair_path[keep], near_dist)
             near_bias = (near_spatial, near_edge)
+        codes = None
+        if not bool(favor.all()) and resolve_backend(
+            self.cfg.attention_backend, device, torch.is_grad_enabled(),
+            self.cfg.hidden_dim // self.cfg.num_heads,
+        ) == "flex":
+            near_rows = None
+            if near_bias is not None and near_bias[1] is not None:
+                sp, ed = near_bias
+                near_rows = ed + sp if torch.is_tensor(sp) else ed
+            codes = pair_codes(getattr(batch, "spd", None), self.spatial, counts, batch_vec,
+                               near_i, near_j, near_rows, self.cfg.num_heads)
         groups = []
         for kind, sel in (("softmax", ~favor), ("favor", favor)):
             if not bool(sel.any()):
                 continue
             groups.append(
-                self._group(kind, sel, batch, batch_vec, counts, num_graphs, near_i, near_j, near_bias)
+                self._group(kind, sel, batch, batch_vec, counts, num_graphs, near_i, near_j, near_bias, codes)
             )
         return groups
 
-    def _group(self, kind, sel, batch, batch_vec, counts, num_graphs, near_i, near_j, near_bias):
+    def _group(self, kind, sel, batch, batch_vec, counts, num_graphs, near_i, near_j, near_bias,
+               codes: PairCodes | None = None):
         device = batch_vec.device
         H = self.cfg.num_heads
         N = batch_vec.numel()
@@ -312,6 +332,10 @@ class PeptideEncoder(nn.Module):
             near_sp = sp[in_group] if torch.is_tensor(sp) else None
             near_ed = ed[in_group] if ed is not None else None
 
+        if kind == "softmax" and codes is not None:
+            offsets = codes.spd_offsets if graph_idx is None else codes.spd_offsets[graph_idx]
+            group.flex = FlexBias(codes, offsets, local_counts, T, self.token_bias)
+            return group
         if kind == "softmax":
             bias = torch.zeros(Bg, T, T, H, device=device)
             if self.spatial is not None:

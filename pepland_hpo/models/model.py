@@ -73,6 +73,19 @@ def build_model(cfg: ModelConfig) -> PeptideModel:
     return PeptideModel(cfg)
 
 
+def compile_layers(model: PeptideModel) -> PeptideModel:
+    """``torch.compile`` each encoder layer in place (``TrainConfig.compile``); returns ``model``.
+
+    Layers, not the whole model: the per-batch structure (groups, pair lists, dense
+    lengths) is built eagerly once per forward and handed to every layer, so the compiled
+    code sees the same few tensor shapes in every layer and batch (sizes marked dynamic:
+    no recompilation per molecule length). In place (``nn.Module.compile``), so the
+    state_dict keys — checkpoints, best-epoch copies — are those of the eager model."""
+    for layer in model.encoder.layers:
+        layer.compile(dynamic=True)
+    return model
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (random-feature buffers are not parameters)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

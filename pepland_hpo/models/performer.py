@@ -93,6 +93,7 @@ class FavorFeatures(nn.Module):
         m = num_features or self.num_features
         self.omega = orthogonal_gaussian(m, self.head_dim).to(self.omega.device)
 
+    @torch.compiler.disable  # a compiled layer would guard on (and recompile for) every step count
     def step(self) -> None:
         """Call once per training forward; redraws every ``redraw_interval`` calls."""
         if self.steps and self.steps % self.redraw_interval == 0:

@@ -26,6 +26,10 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 3
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # torch.compile each encoder layer for supervised training (models.compile_layers).
+    # Off until measured on a GPU: compilation costs ~1-2 min per run on CPU, and short
+    # trials may never win it back
+    compile: bool = False
     seed: int = 0
     max_non_finite_steps: int = 20  # past this many skipped steps the run stops
     # regression: train on (y - mean) / std of the training split; predictions are

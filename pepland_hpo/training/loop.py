@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from pepland_hpo.errors import UserInputError
+from pepland_hpo.models.model import compile_layers
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.device import synchronize
 from pepland_hpo.training.errors import NonFiniteLoss
@@ -129,6 +130,8 @@ def train_supervised(
     grad_scaler = torch.amp.GradScaler("cuda") if use_grad_scaler else None
 
     model.to(device)
+    if cfg.compile:
+        compile_layers(model)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise UserInputError("the model has no trainable parameters (every layer frozen?)")

@@ -11,8 +11,16 @@ one-off featurisation (cached on disk) is not. ``full`` has ``fragments``' encod
 and not part of an epoch. One warm-up pass
 over a few batches precedes the timed epoch of each variant.
 
+Attention backend and compilation: ``--backends dense,flex`` and ``--compile off,on`` run every
+variant in each combination (``attention_backend``, ``models.compile_layers`` as
+``--set compile=true`` does in training); the warm-up then covers 3 batches, so compilation and
+the one recompilation for dynamic shapes fall outside the timed epoch (reported as
+``warmup_seconds``). On CPU flex cannot train and falls back to dense (said in the row).
+
 Output: JSON lines, ``<variant>_graphs_per_second`` with the ratio of its epoch time to
-``gcn``'s, then ``full_vs_gcn_epoch_time_ratio`` (goal: at most 4 at the default size) and
+``gcn``'s (other combinations: ``<variant>_flex_graphs_per_second``,
+``<variant>_compiled_graphs_per_second``, ``<variant>_flex_compiled_...``, each with
+``speedup_vs_dense_eager``), then ``full_vs_gcn_epoch_time_ratio`` (goal: at most 4 at the default size) and
 ``fragments_vs_hierpool_epoch_time_ratio``, the cost of the fragment view (goal: at most 1.3).
 """
 
@@ -42,12 +50,15 @@ def main() -> None:
     p.add_argument("--variants", default="gcn,graphormer,performer,hierpool,fragments,full")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = leave)")
+    p.add_argument("--backends", default="dense", help="attention_backend values to compare, e.g. dense,flex")
+    p.add_argument("--compile", default="off", help="off, on, or off,on: torch.compile of the encoder layers")
     args = p.parse_args()
 
     import torch
 
     from pepland_hpo.data.dataset import load_dataset
-    from pepland_hpo.models import build_model, count_parameters, variant_model_config
+    from pepland_hpo.models import build_model, compile_layers, count_parameters, variant_model_config
+    from pepland_hpo.models.flex_bias import resolve_backend
     from pepland_hpo.training.loaders import make_loader
 
     if args.threads:
@@ -63,11 +74,17 @@ def main() -> None:
                       "mean_atoms": float(ds.num_atoms.mean())}), flush=True)
 
     times: dict[str, float] = {}
-    for variant in args.variants.split(","):
+    # compile outermost: the eager figures (quick) come before any compilation (slow)
+    runs = [(v, b, c == "on") for c in args.compile.split(",") for v in args.variants.split(",")
+            for b in args.backends.split(",")]
+    for variant, backend, compiled in runs:
+        name = variant + ("_flex" if backend != "dense" else "") + ("_compiled" if compiled else "")
         torch.manual_seed(0)
         cfg = variant_model_config(variant, hidden_dim=args.hidden, num_layers=args.layers,
-                                   num_heads=args.heads, out_dim=1)
+                                   num_heads=args.heads, out_dim=1, attention_backend=backend)
         model = build_model(cfg).to(device).train()
+        if compiled:
+            compile_layers(model)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         # the product's training loader (size-bucketed batches), so the figure is what a trial sees
@@ -82,23 +99,30 @@ def main() -> None:
             loss.backward()
             opt.step()
 
-        for k, batch in enumerate(loader):  # warm-up: allocator, kernels, features
+        t = time.perf_counter()
+        for k, batch in enumerate(loader):  # warm-up: allocator, kernels, features, compilation
             step(batch)
-            if k == 1:
+            if k == (2 if compiled or backend != "dense" else 1):
                 break
         if device.type == "cuda":
             torch.cuda.synchronize()
+        warmup_s = time.perf_counter() - t
         t = time.perf_counter()
         for batch in loader:
             step(batch)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times[variant] = time.perf_counter() - t
-        ref = times.get("gcn")
+        times[name] = time.perf_counter() - t
+        ref, base = times.get("gcn"), times.get(variant)
         print(json.dumps({
-            "metric": f"{variant}_graphs_per_second", "value": round(n / times[variant], 2),
-            "epoch_seconds": round(times[variant], 3),
-            "epoch_time_ratio_to_gcn": None if ref is None else round(times[variant] / ref, 3),
+            "metric": f"{name}_graphs_per_second", "value": round(n / times[name], 2),
+            "epoch_seconds": round(times[name], 3), "warmup_seconds": round(warmup_s, 1),
+            "epoch_time_ratio_to_gcn": None if ref is None else round(times[name] / ref, 3),
+            "speedup_vs_dense_eager": None if base is None else round(base / times[name], 3),
+            "attention_backend": backend, "compiled": compiled,
+            # FAVOR+ variants have no softmax attention for a backend to change
+            "backend_used": ("-" if cfg.layer == "gcn" else "favor" if cfg.attention == "favor"
+                             else resolve_backend(backend, device, True, args.hidden // args.heads)),
             "params": count_parameters(model), "hidden": args.hidden, "layers": args.layers,
             "heads": args.heads, "batch_size": args.batch_size, "molecules": n,
             "device": str(device), "precision": args.precision,
