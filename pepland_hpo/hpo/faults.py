@@ -49,16 +49,16 @@ def inject_fault(kind: str, device: str) -> None:
         torch.nn.modules.module.register_module_forward_hook(_poison)
 
 
-def light_trial(job: dict[str, Any], seconds: float, on_epoch) -> dict[str, Any]:
+def light_trial(job, seconds: float, on_epoch) -> dict[str, Any]:
     """``fault=sleep:S``: no training, S seconds of sleep over the epochs, a synthetic metric.
 
     For scheduling tests and the benchmark, where what matters is the
     framework around a trial rather than learning.
     """
-    epochs = int(job["train_overrides"].get("epochs", 1))
-    key = json.dumps([job["variant"], job["seed"], job["params"]], sort_keys=True)
+    epochs = job.train.epochs  # job: a hpo.trial_job.TrialJob
+    key = json.dumps([job.variant, job.seed, job.params], sort_keys=True)
     base = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    metric = job["metric"]
+    metric = job.metric
     epoch_seconds = []
     best = None
     for epoch in range(1, epochs + 1):
@@ -71,7 +71,7 @@ def light_trial(job: dict[str, Any], seconds: float, on_epoch) -> dict[str, Any]
     return {
         "best_value": best, "best_epoch": epochs, "val_metrics": {metric: best}, "test_metrics": {},
         "param_count": 0, "epochs_run": epochs, "epoch_seconds": epoch_seconds, "non_finite_steps": 0,
-        "checkpoint": None, "device": job["device"], "extra": {"light_trial": True},
+        "checkpoint": None, "device": job.device, "extra": {"light_trial": True},
     }
 
 

@@ -1,29 +1,49 @@
-"""Study specs: what a study compares or searches, read from ``studies/*.yaml``.
+"""Study specs: the one typed description of a study, read from ``studies/*.yaml``.
+
+:class:`StudySpec` is a pydantic model (see :mod:`pepland_hpo.validation` for
+why pydantic): every setting of a study - data, split, metric, variants,
+seeds, model and training ``settings``, search ``space``, sampler, pruner,
+budget - with its type and range declared once. The same model reads the YAML
+file, takes the command-line options (``--set`` values are parsed once, into
+the types of the ``ModelConfig``/``TrainConfig`` fields they name), is stored
+as the study's ``spec`` user attribute (:meth:`StudySpec.to_dict`, plain
+JSON) and is rebuilt from it by every worker (:meth:`StudySpec.from_dict`),
+which then hands each trial's child a typed :class:`~.trial_job.TrialJob`.
 
 A spec is validated completely before anything touches the storage: unknown
-keys, bad values, unknown variants, unknown ``--set`` keys and data that does
-not load are all :class:`~pepland_hpo.errors.UserInputError` naming the file
-and key, so a bad command leaves no study behind.
-
-The spec is stored verbatim (``to_dict``) as the study user attribute
-``spec``; every worker rebuilds the sampler and pruner from it, because Optuna
-does not store them.
+keys, bad values, unknown variants, impossible settings and data that does not
+load are all :class:`~pepland_hpo.errors.UserInputError` naming the file and
+key (``search.yaml: space.lr.low: ...``), so a bad command leaves no study
+behind. Adding a field is one line in the model below.
 """
 
 from __future__ import annotations
 
-import copy
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from annotated_types import Ge, Interval
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pepland_hpo.errors import UserInputError
+from pepland_hpo.hpo.space import Param, check_some_feasible, infeasible_reason, parse_space, space_to_yaml
+from pepland_hpo.validation import FieldError, error_line
 
 KINDS = ("ablation", "search")
-SPLIT_KINDS = ("random", "stratified", "similarity")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 FAULT_KINDS = ("oom", "nan", "segfault", "error", "sleep")
@@ -32,67 +52,211 @@ FAULTS_ENV = "PEPLAND_HPO_ALLOW_FAULTS"
 # Keys that are not model/training settings but travel in `settings`.
 SPECIAL_SETTINGS = ("fault",)
 
-_TOP_KEYS = {
-    "kind", "name", "data", "target", "task", "smiles_col", "split", "metric", "direction",
-    "variants", "variant", "seeds", "settings", "space", "sampler", "pruner", "n_trials",
-    "max_retries", "epochs",
-}
-_SPLIT_KEYS = {"kind", "fractions", "seed", "repeats"}
-_SAMPLER_KEYS = {"kind", "multivariate", "constant_liar", "n_startup_trials", "group"}
-_PRUNER_KEYS = {"kind", "n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"}
+NonNegative = Annotated[StrictInt, Ge(0)]
+Name = Annotated[str, Field(min_length=1, pattern=r"\S")]
+Fraction = Annotated[float, Ge(0)]
 
 
-@dataclass
-class StudySpec:
-    kind: str
-    name: str
-    data: str
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_alone(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value  # `pruner: none`
+
+
+class SplitSpec(_Section):
+    kind: Literal["random", "stratified", "similarity"] = "random"
+    fractions: tuple[Fraction, Fraction, Fraction] = (0.8, 0.1, 0.1)  # train, valid, test
+    seed: StrictInt = 0
+    # different splits of this kind; repeat r uses seed + r (ablations only)
+    repeats: Annotated[StrictInt, Ge(1)] = 1
+
+    @field_validator("fractions")
+    @classmethod
+    def _sums_to_one(cls, fr: tuple[float, float, float]) -> tuple[float, float, float]:
+        if abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0 or fr[1] <= 0:
+            raise ValueError(f"expected three non-negative numbers summing to 1 (train, valid, test), got {list(fr)}")
+        return fr
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict[str, Any]:
+        out = handler(self)
+        if self.repeats == 1:  # a one-split spec reads exactly as before repeats existed
+            out.pop("repeats", None)
+        return out
+
+
+class SamplerSpec(_Section):
+    kind: Literal["tpe", "random"] = "tpe"
+    multivariate: StrictBool = True  # models interactions (hidden_dim x lr) instead of one axis at a time
+    constant_liar: StrictBool = True  # parallel workers must not pile onto one point
+    n_startup_trials: NonNegative = 10
+    group: StrictBool = False
+
+
+class PrunerSpec(_Section):
+    kind: Literal["median", "hyperband", "none"] = "none"
+    n_startup_trials: NonNegative = 5
+    n_warmup_steps: NonNegative = 2
+    min_resource: NonNegative = 1
+    reduction_factor: NonNegative = 3
+
+
+class StudySpec(BaseModel):
+    """Every setting of a study; see ``studies/ablation.yaml`` and ``studies/search.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False,
+                              arbitrary_types_allowed=True)
+
+    kind: Literal["ablation", "search"]
+    name: Name
+    data: Name = "builtin:amp"
     target: str | None = None
-    task: str | None = None
+    task: Literal["classification", "regression"] | None = None
     smiles_col: str | None = None
-    split: dict[str, Any] = field(default_factory=lambda: {"kind": "random", "fractions": [0.8, 0.1, 0.1], "seed": 0})
-    metric: str | None = None
-    direction: str | None = None
-    variants: list[str] = field(default_factory=lambda: ["gcn"])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    settings: dict[str, Any] = field(default_factory=dict)
-    space: dict[str, list[Any]] = field(default_factory=dict)
-    sampler: dict[str, Any] = field(default_factory=lambda: {"kind": "tpe"})
-    pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
-    n_trials: int | None = None
-    max_retries: int = 2
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    metric: str | None = None  # None: auroc (classification) / rmse (regression)
+    direction: Literal["minimize", "maximize"] | None = None
+    variants: list[str] = Field(min_length=1)
+    seeds: list[Annotated[StrictInt, Interval(ge=0, lt=2**32)]] = Field(default=[0], min_length=1)
+    # model and training settings shared by every trial, typed (training.settings.parse_settings)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, Param] = Field(default_factory=dict)  # hpo.space: choices or ranges
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    n_trials: Annotated[StrictInt, Ge(1)] | None = None  # a search's global budget
+    max_retries: NonNegative = 2
     source: str | None = None  # the YAML file it came from (for messages)
 
+    # --- reading ---------------------------------------------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            raise ValueError("expected a mapping of keys at the top level")
+        raw = dict(raw)
+        kind = raw.get("kind")
+        if "variant" in raw:
+            if raw.get("variants") is not None:
+                raise FieldError("variant", "give either variant or variants, not both")
+            raw["variants"] = [raw.pop("variant")]
+        if raw.get("variants") is None:
+            raw["variants"] = ["gcn"] if kind == "ablation" else ["full"]
+        epochs = raw.pop("epochs", None)
+        if epochs is not None:
+            raw["settings"] = {"epochs": epochs, **(raw.get("settings") or {})}
+        for key, default in (("name", kind), ("data", "builtin:amp"), ("seeds", [0])):
+            if raw.get(key) is None and default is not None:
+                raw[key] = default
+        for key in ("split", "sampler", "pruner", "settings", "space"):
+            if raw.get(key) is None:
+                raw.pop(key, None)
+        return raw
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, names: list[str]) -> list[str]:
+        from pepland_hpo.models.variants import known_variants
+
+        if len(set(names)) != len(names):
+            raise ValueError("a variant is listed twice")
+        names = expand_variants(names)
+        unknown = [v for v in names if v not in known_variants()]
+        if unknown:
+            raise UserInputError(f"unknown variant {unknown[0]!r}; known: {', '.join(known_variants())}, "
+                                 f"or {LEAVE_ONE_OUT}")
+        return names
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("a seed is listed twice")
+        return seeds
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, raw: Any) -> dict[str, Any]:
+        from pepland_hpo.training.settings import parse_settings
+
+        if not isinstance(raw, Mapping):
+            raise ValueError("expected a mapping of setting: value")
+        fault = raw.get("fault")
+        typed = parse_settings({k: v for k, v in raw.items() if k not in SPECIAL_SETTINGS}).flat()
+        if fault is not None:
+            parse_fault(fault)
+            if not faults_allowed():
+                raise FieldError("fault", f"fault injection is for tests; set {FAULTS_ENV}=1 to allow it")
+            typed["fault"] = str(fault)
+        return typed
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space(cls, raw: Any) -> dict[str, Param]:
+        if not isinstance(raw, Mapping):
+            raise ValueError("expected a mapping of setting: [choices] or {low, high, ...}")
+        return parse_space(raw)
+
+    @model_validator(mode="after")
+    def _together(self) -> "StudySpec":
+        if self.split.repeats > 1 and self.kind != "ablation":
+            raise FieldError("split.repeats", "repeated splits apply to ablation studies only")
+        if self.kind == "search":
+            if len(self.variants) != 1:
+                raise FieldError("variant", "a search tunes exactly one variant")
+            if self.n_trials is None:
+                raise FieldError("n_trials", "a search needs a trial budget")
+            if not self.space:
+                raise FieldError("space", "a search needs a search space")
+        elif self.space:
+            raise FieldError("space", "an ablation has no search space (use settings)")
+        both = sorted(set(self.space) & set(self.settings))
+        if both:
+            raise FieldError(f"settings.{both[0]}", "also in the search space; keep it in one place")
+        return self
+
+    # --- writing ---------------------------------------------------------------------------
+    @field_serializer("space")
+    def _space_yaml(self, space: dict[str, Param]) -> dict[str, Any]:
+        return space_to_yaml(space)
+
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(asdict(self))
+        """Plain JSON: what the study stores as its ``spec`` user attribute."""
+        return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "StudySpec":
-        return cls(**copy.deepcopy(values))
+    def from_dict(cls, values: Mapping[str, Any], source: str | None = None) -> "StudySpec":
+        """A spec from a mapping (a YAML file's, or a stored ``spec``); errors name ``source`` and the key."""
+        values = dict(values)
+        where = source if source is not None else values.get("source")
+        if source is not None:
+            values["source"] = source
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise UserInputError(error_line(exc, where, _known_keys(exc))) from None
 
-    # --- settings split into the layers that own them -------------------------------------
-    def training_settings(self) -> dict[str, str]:
-        """``settings`` without the HPO-only keys, as the strings `--set` would give."""
-        return {k: _as_setting(v) for k, v in self.settings.items() if k not in SPECIAL_SETTINGS}
+    def updated(self, source_note: str = " (with command-line options)", **changes: Any) -> "StudySpec":
+        """A copy with ``changes`` applied and everything validated again."""
+        values = {**self.to_dict(), **changes}
+        source = f"{self.source}{source_note}" if self.source else "command line"
+        return StudySpec.from_dict(values, source=source)
+
+    def training_settings(self) -> dict[str, Any]:
+        """``settings`` without the HPO-only keys (typed values)."""
+        return {k: v for k, v in self.settings.items() if k not in SPECIAL_SETTINGS}
 
 
-def _as_setting(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _known_keys(exc: ValidationError) -> list[str]:
+    loc = exc.errors()[0]["loc"]
+    sections = {"split": SplitSpec, "sampler": SamplerSpec, "pruner": PrunerSpec}
+    model = sections.get(str(loc[0])) if len(loc) > 1 else None
+    if model:
+        return sorted(model.model_fields)
+    return sorted({*StudySpec.model_fields, "epochs", "variant"} - {"source"})
 
-
-def _where(source: str | None, key: str) -> str:
-    return f"{source}: {key}" if source else key
-
-
-def _check_keys(values: dict[str, Any], allowed: set[str], source: str | None, prefix: str = "") -> None:
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        key = f"{prefix}{unknown[0]}"
-        raise UserInputError(
-            f"{_where(source, key)}: unknown key; expected one of {', '.join(sorted(allowed))}"
-        )
 
 
 def parse_fault(text: str | None) -> dict[str, str]:
@@ -149,158 +313,7 @@ def load_spec(path: str | Path) -> StudySpec:
         raise UserInputError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise UserInputError(f"{source}: expected a mapping of keys at the top level")
-    return spec_from_mapping(raw, source=source)
-
-
-def spec_from_mapping(raw: dict[str, Any], source: str | None = None) -> StudySpec:
-    raw = copy.deepcopy(raw)
-    _check_keys(raw, _TOP_KEYS, source)
-    kind = raw.get("kind")
-    if kind not in KINDS:
-        raise UserInputError(f"{_where(source, 'kind')}: expected ablation or search, got {kind!r}")
-    variants = raw.pop("variants", None)
-    variant = raw.pop("variant", None)
-    if variant is not None:
-        if variants is not None:
-            raise UserInputError(f"{_where(source, 'variant')}: give either variant or variants, not both")
-        variants = [variant]
-    settings = raw.pop("settings", None) or {}
-    if not isinstance(settings, dict):
-        raise UserInputError(f"{_where(source, 'settings')}: expected a mapping of setting: value")
-    epochs = raw.pop("epochs", None)
-    if epochs is not None:
-        settings.setdefault("epochs", epochs)
-    spec = StudySpec(
-        kind=kind,
-        name=raw.get("name") or kind,
-        data=raw.get("data") or "builtin:amp",
-        target=raw.get("target"),
-        task=raw.get("task"),
-        smiles_col=raw.get("smiles_col"),
-        split=raw.get("split") or {},
-        metric=raw.get("metric"),
-        direction=raw.get("direction"),
-        variants=expand_variants(variants) if isinstance(variants, list) else variants if variants is not None else (["gcn"] if kind == "ablation" else ["full"]),
-        seeds=raw.get("seeds") if raw.get("seeds") is not None else [0],
-        settings=settings,
-        space=raw.get("space") or {},
-        sampler=raw.get("sampler") or {"kind": "tpe"},
-        pruner=raw.get("pruner") or {"kind": "none"},
-        n_trials=raw.get("n_trials"),
-        max_retries=raw.get("max_retries", 2),
-        source=source,
-    )
-    check_structure(spec)
-    return spec
-
-
-def check_structure(spec: StudySpec) -> None:
-    """Check every field's type and range; raises naming the file and key."""
-    src = spec.source
-    for key in ("name", "data"):
-        value = getattr(spec, key)
-        if not isinstance(value, str) or not value.strip():
-            raise UserInputError(f"{_where(src, key)}: expected a non-empty string, got {value!r}")
-    for key in ("target", "smiles_col"):
-        value = getattr(spec, key)
-        if value is not None and not isinstance(value, str):
-            raise UserInputError(f"{_where(src, key)}: expected a column name, got {value!r}")
-    if spec.task not in (None, "classification", "regression"):
-        raise UserInputError(f"{_where(src, 'task')}: expected classification or regression, got {spec.task!r}")
-    if spec.direction not in (None, "minimize", "maximize"):
-        raise UserInputError(f"{_where(src, 'direction')}: expected minimize or maximize, got {spec.direction!r}")
-    # split
-    if not isinstance(spec.split, dict):
-        raise UserInputError(f"{_where(src, 'split')}: expected a mapping (kind, fractions, seed)")
-    _check_keys(spec.split, _SPLIT_KEYS, src, "split.")
-    split = {"kind": "random", "fractions": [0.8, 0.1, 0.1], "seed": 0, **spec.split}
-    if split["kind"] not in SPLIT_KINDS:
-        raise UserInputError(f"{_where(src, 'split.kind')}: expected one of {', '.join(SPLIT_KINDS)}, got {split['kind']!r}")
-    fr = split["fractions"]
-    if (
-        not isinstance(fr, (list, tuple)) or len(fr) != 3
-        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in fr)
-        or abs(sum(fr) - 1.0) > 1e-6 or fr[0] <= 0 or fr[1] <= 0
-    ):
-        raise UserInputError(f"{_where(src, 'split.fractions')}: expected three non-negative numbers summing to 1 (train, valid, test), got {fr!r}")
-    if not isinstance(split["seed"], int) or isinstance(split["seed"], bool):
-        raise UserInputError(f"{_where(src, 'split.seed')}: expected an integer, got {split['seed']!r}")
-    split["fractions"] = [float(x) for x in fr]
-    repeats = split.pop("repeats", 1)
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise UserInputError(f"{_where(src, 'split.repeats')}: expected an integer >= 1, got {repeats!r}")
-    if repeats > 1:
-        if spec.kind != "ablation":
-            raise UserInputError(f"{_where(src, 'split.repeats')}: repeated splits apply to ablation studies only")
-        # kept only when > 1, so a one-split spec reads exactly as before repeats existed
-        split["repeats"] = repeats
-    spec.split = split
-    # variants / seeds
-    if not isinstance(spec.variants, list) or not spec.variants or not all(isinstance(v, str) for v in spec.variants):
-        raise UserInputError(f"{_where(src, 'variants')}: expected a non-empty list of variant names")
-    if len(set(spec.variants)) != len(spec.variants):
-        raise UserInputError(f"{_where(src, 'variants')}: a variant is listed twice")
-    if (
-        not isinstance(spec.seeds, list) or not spec.seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in spec.seeds)
-    ):
-        raise UserInputError(f"{_where(src, 'seeds')}: expected a non-empty list of integers")
-    if len(set(spec.seeds)) != len(spec.seeds):
-        raise UserInputError(f"{_where(src, 'seeds')}: a seed is listed twice")
-    negative = [s for s in spec.seeds if s < 0 or s >= 2**32]
-    if negative:
-        # numpy's and torch's seeding take 0 .. 2**32-1; a negative seed fails inside every trial
-        raise UserInputError(f"{_where(src, 'seeds')}: seeds must be whole numbers from 0 to 2**32-1, got {negative[0]}")
-    if spec.kind == "search" and len(spec.variants) != 1:
-        raise UserInputError(f"{_where(src, 'variant')}: a search tunes exactly one variant")
-    # sampler / pruner
-    for key, allowed, kinds in (("sampler", _SAMPLER_KEYS, SAMPLERS), ("pruner", _PRUNER_KEYS, PRUNERS)):
-        value = getattr(spec, key)
-        if isinstance(value, str):
-            value = {"kind": value}
-        if not isinstance(value, dict):
-            raise UserInputError(f"{_where(src, key)}: expected a mapping with a kind")
-        _check_keys(value, allowed, src, f"{key}.")
-        value.setdefault("kind", kinds[0] if key == "sampler" else "none")
-        if value["kind"] not in kinds:
-            raise UserInputError(f"{_where(src, key + '.kind')}: expected one of {', '.join(kinds)}, got {value['kind']!r}")
-        for int_key in ("n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"):
-            if int_key in value and (not isinstance(value[int_key], int) or isinstance(value[int_key], bool) or value[int_key] < 0):
-                raise UserInputError(f"{_where(src, key + '.' + int_key)}: expected a non-negative integer")
-        for bool_key in ("multivariate", "constant_liar", "group"):
-            if bool_key in value and not isinstance(value[bool_key], bool):
-                raise UserInputError(f"{_where(src, key + '.' + bool_key)}: expected true or false")
-        setattr(spec, key, value)
-    # budget / retries
-    if spec.n_trials is not None and (not isinstance(spec.n_trials, int) or isinstance(spec.n_trials, bool) or spec.n_trials <= 0):
-        raise UserInputError(f"{_where(src, 'n_trials')}: expected a positive integer, got {spec.n_trials!r}")
-    if spec.kind == "search" and spec.n_trials is None:
-        raise UserInputError(f"{_where(src, 'n_trials')}: a search needs a trial budget")
-    if not isinstance(spec.max_retries, int) or isinstance(spec.max_retries, bool) or spec.max_retries < 0:
-        raise UserInputError(f"{_where(src, 'max_retries')}: expected a non-negative integer, got {spec.max_retries!r}")
-    # space
-    if not isinstance(spec.space, dict):
-        raise UserInputError(f"{_where(src, 'space')}: expected a mapping of setting: [choices]")
-    if spec.kind == "search" and not spec.space:
-        raise UserInputError(f"{_where(src, 'space')}: a search needs a search space")
-    if spec.kind == "ablation" and spec.space:
-        raise UserInputError(f"{_where(src, 'space')}: an ablation has no search space (use settings)")
-    for key, choices in spec.space.items():
-        if not isinstance(choices, list) or not choices:
-            raise UserInputError(f"{_where(src, 'space.' + str(key))}: expected a non-empty list of choices")
-        if not all(isinstance(c, (int, float, str, bool)) for c in choices):
-            raise UserInputError(f"{_where(src, 'space.' + str(key))}: choices must be numbers or strings")
-        if key in spec.settings:
-            raise UserInputError(f"{_where(src, 'settings.' + str(key))}: also in the search space; keep it in one place")
-    if "fault" in spec.settings:
-        parse_fault(spec.settings["fault"])
-        if not faults_allowed():
-            raise UserInputError(
-                f"{_where(src, 'settings.fault')}: fault injection is for tests; set {FAULTS_ENV}=1 to allow it"
-            )
-
-
-# --------------------------------------------------------------------------- semantic checks
+    return StudySpec.from_dict(raw, source=source)
 
 
 # `--variants leave-one-out` stands for `full` and every `full-minus-X` variant.
@@ -318,33 +331,20 @@ def expand_variants(names: list[str]) -> list[str]:
     return out
 
 
-def check_variants(spec: StudySpec) -> None:
-    from pepland_hpo.models.variants import known_variants
-
-    known = known_variants()
-    unknown = [v for v in spec.variants if v not in known]
-    if unknown:
-        raise UserInputError(
-            f"{_where(spec.source, 'variants')}: unknown variant {unknown[0]!r}; "
-            f"known: {', '.join(known)}, or {LEAVE_ONE_OUT}"
-        )
-
-
-def check_settings(spec: StudySpec) -> None:
-    """Every `--set` key and value (and every search-space choice) must be accepted by the training layer."""
-    from pepland_hpo.training.run import split_settings_overrides
-
-    base = spec.training_settings()
-    try:
-        split_settings_overrides(dict(base))
-    except UserInputError as exc:
-        raise UserInputError(f"{_where(spec.source, 'settings')}: {exc}") from None
-    for key, choices in spec.space.items():
-        for choice in choices:
+def check_buildable(spec: StudySpec) -> None:
+    """Each variant must be buildable with the settings (an ablation), or with some point of the
+    space (a search): ``num_heads`` dividing ``hidden_dim``, encodings that need attention, ..."""
+    fixed = spec.training_settings()
+    for variant in spec.variants:
+        if spec.space:
             try:
-                split_settings_overrides({**base, key: _as_setting(choice)})
-            except UserInputError as exc:
-                raise UserInputError(f"{_where(spec.source, 'space.' + key)}: {exc}") from None
+                check_some_feasible(spec.space, variant, fixed)
+            except FieldError as exc:
+                raise UserInputError(f"{spec.source or 'spec'}: {exc}") from None
+            continue
+        reason = infeasible_reason(variant, fixed)
+        if reason:
+            raise UserInputError(f"{spec.source or 'spec'}: settings: variant {variant}: {reason}")
 
 
 def load_spec_data(spec: StudySpec):
@@ -388,10 +388,8 @@ def resolve_metric(spec: StudySpec, task: str) -> None:
 
 
 def validate_spec(spec: StudySpec, load_data: bool = True):
-    """All checks; returns the loaded dataset (or None when ``load_data`` is False)."""
-    check_structure(spec)
-    check_variants(spec)
-    check_settings(spec)
+    """The checks a structure cannot make alone; returns the loaded dataset (None unless ``load_data``)."""
+    check_buildable(spec)
     if not load_data:
         return None
     dataset = load_spec_data(spec)
@@ -400,46 +398,6 @@ def validate_spec(spec: StudySpec, load_data: bool = True):
 
 
 # --------------------------------------------------------------------------- CLI builders
-
-
-def _apply_common(
-    spec: StudySpec,
-    *,
-    data: str | None,
-    target: str | None,
-    task: str | None,
-    smiles_col: str | None,
-    seeds: list[int] | None,
-    epochs: int | None,
-    settings: dict[str, str] | None,
-    name: str | None,
-    split: str | None,
-) -> None:
-    if data is not None:
-        spec.data = data
-    if target is not None:
-        spec.target = target
-    if task is not None:
-        spec.task = task
-    if smiles_col is not None:
-        spec.smiles_col = smiles_col
-    if seeds is not None:
-        spec.seeds = list(seeds)
-    if name is not None:
-        spec.name = name
-    if split is not None:
-        spec.split = {**spec.split, "kind": split}
-    if epochs is not None:
-        if epochs <= 0:
-            raise UserInputError(f"--epochs must be positive, got {epochs}")
-        spec.settings["epochs"] = epochs
-    for key, value in (settings or {}).items():
-        if key in spec.space:
-            # A fixed value for a searched key takes it out of the search.
-            spec.space.pop(key)
-        spec.settings[key] = value
-    spec.source = f"{spec.source} (with command-line options)" if spec.source else "command line"
-
 
 # The specs that ship with the project (an editable install keeps them beside the package).
 PROJECT_STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -453,6 +411,36 @@ def _default_base(base_path: str | Path | None, kind: str) -> Path:
     if path == default and not path.exists() and (PROJECT_STUDIES / default.name).exists():
         return PROJECT_STUDIES / default.name
     return path
+
+
+def _load_base(base_path: str | Path | None, kind: str) -> StudySpec:
+    spec = load_spec(_default_base(base_path, kind))
+    if spec.kind != kind:
+        raise UserInputError(f"{spec.source}: kind is {spec.kind}, expected {kind}")
+    return spec
+
+
+def _common_changes(spec: StudySpec, *, data, target, task, smiles_col, seeds, epochs, settings, name,
+                    split) -> dict[str, Any]:
+    """Command-line options as changes of the spec's mapping (validated together by ``updated``)."""
+    from pepland_hpo.training.settings import normalise_key
+
+    changes: dict[str, Any] = {k: v for k, v in (("data", data), ("target", target), ("task", task),
+                                                 ("smiles_col", smiles_col), ("name", name)) if v is not None}
+    if seeds is not None:
+        changes["seeds"] = list(seeds)
+    if split is not None:
+        changes["split"] = {**spec.split.model_dump(), "kind": split}
+    new_settings = {normalise_key(k): v for k, v in (settings or {}).items()}
+    if epochs is not None:
+        if epochs <= 0:
+            raise UserInputError(f"--epochs must be positive, got {epochs}")
+        new_settings["epochs"] = epochs
+    if new_settings:
+        changes["settings"] = {**spec.settings, **new_settings}
+        # A fixed value for a searched key takes it out of the search.
+        changes["space"] = {k: v for k, v in spec.to_dict()["space"].items() if k not in new_settings}
+    return changes
 
 
 def build_ablation_spec(
@@ -470,17 +458,16 @@ def build_ablation_spec(
     validate: bool = True,
     split_repeats: int | None = None,
 ) -> StudySpec:
-    spec = load_spec(_default_base(base_path, "ablation"))
-    if spec.kind != "ablation":
-        raise UserInputError(f"{spec.source}: kind is {spec.kind}, expected ablation")
+    spec = _load_base(base_path, "ablation")
+    changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
+                              epochs=epochs, settings=settings, name=name, split=split)
     if split_repeats is not None:
         if split_repeats < 1:
             raise UserInputError(f"--split-repeats must be at least 1, got {split_repeats}")
-        spec.split = {**spec.split, "repeats": split_repeats}
+        changes["split"] = {**changes.get("split", spec.split.model_dump()), "repeats": split_repeats}
     if variants is not None:
-        spec.variants = expand_variants(list(variants))
-    _apply_common(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
-                  epochs=epochs, settings=settings, name=name, split=split)
+        changes["variants"] = list(variants)
+    spec = spec.updated(**changes)
     if validate:
         validate_spec(spec)
     return spec
@@ -503,25 +490,25 @@ def build_search_spec(
     seeds: list[int] | None = None,
     validate: bool = True,
 ) -> StudySpec:
-    spec = load_spec(_default_base(base_path, "search"))
-    if spec.kind != "search":
-        raise UserInputError(f"{spec.source}: kind is {spec.kind}, expected search")
+    spec = _load_base(base_path, "search")
+    changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
+                              epochs=epochs, settings=settings, name=name, split=split)
     if variant is not None:
-        spec.variants = [variant]
+        changes["variants"] = [variant]
     if n_trials is not None:
         if n_trials <= 0:
             raise UserInputError(f"--n-trials must be positive, got {n_trials}")
-        spec.n_trials = n_trials
+        changes["n_trials"] = n_trials
     if pruner is not None:
         if pruner not in PRUNERS:
             raise UserInputError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {pruner!r}")
-        spec.pruner = {**spec.pruner, "kind": pruner} if spec.pruner.get("kind") == pruner else {"kind": pruner}
+        # the file's pruner options belong to its pruner kind
+        changes["pruner"] = spec.pruner.model_dump() if spec.pruner.kind == pruner else {"kind": pruner}
     if sampler is not None:
         if sampler not in SAMPLERS:
             raise UserInputError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {sampler!r}")
-        spec.sampler = {**spec.sampler, "kind": sampler}
-    _apply_common(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
-                  epochs=epochs, settings=settings, name=name, split=split)
+        changes["sampler"] = {**spec.sampler.model_dump(), "kind": sampler}
+    spec = spec.updated(**changes)
     if validate:
         validate_spec(spec)
     return spec
@@ -538,7 +525,7 @@ def build_sampler(spec: StudySpec, seed: int | None = None):
     if spec.kind == "ablation":
         # Every ablation trial is enqueued with fixed params: nothing is sampled.
         return optuna.samplers.RandomSampler(seed=seed)
-    if cfg["kind"] == "random":
+    if cfg.kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     import warnings
 
@@ -546,10 +533,10 @@ def build_sampler(spec: StudySpec, seed: int | None = None):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
             seed=seed,
-            multivariate=cfg.get("multivariate", True),
-            group=cfg.get("group", False),
-            constant_liar=cfg.get("constant_liar", True),  # parallel workers must not pile onto one point
-            n_startup_trials=cfg.get("n_startup_trials", 10),
+            multivariate=cfg.multivariate,
+            group=cfg.group,
+            constant_liar=cfg.constant_liar,  # parallel workers must not pile onto one point
+            n_startup_trials=cfg.n_startup_trials,
         )
 
 
@@ -557,18 +544,15 @@ def build_pruner(spec: StudySpec):
     import optuna
 
     cfg = spec.pruner
-    if spec.kind == "ablation" or cfg["kind"] == "none":
+    if spec.kind == "ablation" or cfg.kind == "none":
         return optuna.pruners.NopPruner()
-    if cfg["kind"] == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=cfg.get("n_startup_trials", 5),
-            n_warmup_steps=cfg.get("n_warmup_steps", 2),
-        )
-    epochs = int(spec.settings.get("epochs", 50))
+    if cfg.kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials, n_warmup_steps=cfg.n_warmup_steps)
+    from pepland_hpo.training.config import TrainConfig
+
+    epochs = int(spec.settings.get("epochs", TrainConfig().epochs))
     return optuna.pruners.HyperbandPruner(
-        min_resource=cfg.get("min_resource", 1),
-        max_resource=epochs,
-        reduction_factor=cfg.get("reduction_factor", 3),
+        min_resource=cfg.min_resource, max_resource=epochs, reduction_factor=cfg.reduction_factor,
     )
 
 

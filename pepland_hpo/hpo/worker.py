@@ -70,6 +70,7 @@ from pepland_hpo.hpo.resilient import (
 )
 from pepland_hpo.hpo.spec import fault_for_seed, faults_allowed, load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
+from pepland_hpo.hpo.trial_job import TrialJob
 from pepland_hpo.hpo.worker_log import setup_logging, teardown_logging
 from pepland_hpo.paths import artifacts_dir, storage_root
 from pepland_hpo.training.config import TrainConfig
@@ -108,6 +109,14 @@ class WorkerSummary:
 # --------------------------------------------------------------------------- the child
 
 
+class _Infeasible(Exception):
+    """The sampled parameters cannot be built (``num_heads`` not dividing ``hidden_dim``, ...)."""
+
+    def __init__(self, reason: str, params: dict[str, Any]):
+        super().__init__(reason)
+        self.params = params
+
+
 class _Pruned(Exception):
     def __init__(self, epoch: int):
         super().__init__(f"pruned at epoch {epoch}")
@@ -123,13 +132,13 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def _child_main(conn, job: dict[str, Any]) -> None:
+def _child_main(conn, job: TrialJob, split: dict[str, list[int]] | None) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the parent decides
     # what happens to the trial, the child just gets stopped by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _set_parent_death_signal()
-    if os.getppid() != job["parent_pid"]:  # the parent died before prctl took effect
+    if os.getppid() != job.parent_pid:  # the parent died before prctl took effect
         os._exit(1)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -137,38 +146,29 @@ def _child_main(conn, job: dict[str, Any]) -> None:
         conn.send(("epoch", int(epoch), clean))
         # The parent may be busy riding out a storage outage (bounded); never wait on a dead one.
         while not conn.poll(CHILD_POLL_S):
-            if os.getppid() != job["parent_pid"]:
+            if os.getppid() != job.parent_pid:
                 os._exit(1)
         if conn.recv() == "prune":
             raise _Pruned(epoch)
 
     try:
-        if job.get("threads"):
+        if job.threads:
             import torch
 
-            torch.set_num_threads(int(job["threads"]))
-        fault = job.get("fault")
+            torch.set_num_threads(job.threads)
+        fault = job.fault
         if fault and fault.startswith("sleep:"):
             conn.send(("result", light_trial(job, float(fault.split(":", 1)[1]), on_epoch)))
             return
         if fault:
-            inject_fault(fault, job["device"])
-        from pepland_hpo.training.config import TrainConfig
-        from pepland_hpo.training.run import ExperimentConfig, run_experiment
-
-        cfg = ExperimentConfig(
-            data=job["data"], target=job["target"], task=job["task"], smiles_col=job["smiles_col"],
-            split_indices=job["split"], variant=job["variant"], seed=job["seed"],
-            model_overrides=job["model_overrides"],
-            train=TrainConfig.from_dict({**TrainConfig().to_dict(), **job["train_overrides"]}),
-            metric=job["metric"], checkpoint_dir=job["checkpoint_dir"],
-            checkpoint_name=f"trial-{job['number']}.pt", device=job["device"],
-        )
+            inject_fault(fault, job.device)
         from pepland_hpo.training.resume import ResumePoint
+        from pepland_hpo.training.run import run_experiment
 
+        cfg = job.experiment(split)
         resume = None
-        if job.get("resume_path") and int(job.get("checkpoint_every") or 0) > 0:
-            resume = ResumePoint(job["resume_path"], int(job["checkpoint_every"]),
+        if job.resume_path and job.train.checkpoint_every > 0:
+            resume = ResumePoint(job.resume_path, job.train.checkpoint_every,
                                  on_resume=lambda epoch: conn.send(("resumed", int(epoch))))
         result = run_experiment(cfg, on_epoch=on_epoch, resume=resume)
         payload = result.to_dict()
@@ -297,10 +297,7 @@ class Worker:
             study_name=self.study_name, storage=self.rdb,
             sampler=build_sampler(self.spec, seed=_worker_seed(self.name)), pruner=build_pruner(self.spec),
         )
-        from pepland_hpo.training.run import split_settings_overrides
-
-        self.base_settings = self.spec.training_settings()
-        split_settings_overrides(self.base_settings)  # fails now, not in every trial
+        self.base_settings = self.spec.training_settings()  # typed when the spec was read
         self.fault_ok = faults_allowed()
         _preload_heavy_modules()
 
@@ -366,35 +363,39 @@ class Worker:
         if self.stop.requested:
             raise StorageOutage("stopped by signal while the storage was unreachable; the trial is left for reaping")
 
-    def _job(self, trial) -> dict[str, Any]:
+    def _job(self, trial) -> tuple[TrialJob, dict[str, list[int]] | None]:
+        """The trial's typed job and split; :class:`_Infeasible` when its parameters cannot be built."""
         from pepland_hpo.hpo.identity import study_splits, trial_identity
-        from pepland_hpo.training.run import split_settings_overrides
+        from pepland_hpo.hpo.space import infeasible_reason, suggest
+        from pepland_hpo.training.settings import parse_settings
 
         spec = self.spec
         params: dict[str, Any] = {}
-        split = self.split
+        split, repeat = self.split, 0
         if self.kind == "ablation":
             # identity from the queued trial's user attrs (hpo.identity), never suggested
             ident = trial_identity(self.rdb.get_trial(trial._trial_id))
             if ident is None:
                 raise UserInputError(f"trial {trial.number} names no variant and seed (not queued by create)")
-            variant, seed = ident.variant, ident.seed
-            split = self.split if ident.split_repeat == 0 else study_splits(self.study.user_attrs)[ident.split_repeat]
+            variant, seed, repeat = ident.variant, ident.seed, ident.split_repeat
+            split = self.split if repeat == 0 else study_splits(self.study.user_attrs)[repeat]
         else:
-            for key, choices in spec.space.items():
-                params[key] = trial.suggest_categorical(key, choices)
             variant, seed = spec.variants[0], spec.seeds[0]
-        settings = {**self.base_settings, **{k: str(v) for k, v in params.items()}}
-        model_over, train_over = split_settings_overrides(settings)
-        fault = fault_for_seed(spec.settings, seed) if self.fault_ok else None
-        ckpt_dir = storage_root() / "tmp" / f"{self.name}-trial-{trial.number}"
-        return {
-            "number": trial.number, "variant": variant, "seed": int(seed), "params": params,
-            "data": spec.data, "target": spec.target, "task": spec.task, "smiles_col": spec.smiles_col,
-            "split": split, "metric": spec.metric, "model_overrides": model_over,
-            "train_overrides": train_over, "device": self.device, "fault": fault,
-            "checkpoint_dir": str(ckpt_dir), "threads": self.threads, "parent_pid": os.getpid(),
-        }
+            params = suggest(trial, spec.space, variant, self.base_settings)
+        settings = {**self.base_settings, **params}
+        reason = infeasible_reason(variant, settings)
+        if reason is not None:
+            raise _Infeasible(reason, params)
+        model_over, train_over = parse_settings(settings)
+        job = TrialJob(
+            number=trial.number, variant=variant, seed=int(seed), split_repeat=repeat, params=params,
+            data=spec.data, target=spec.target, task=spec.task, smiles_col=spec.smiles_col, metric=spec.metric,
+            model=model_over, train=TrainConfig.from_dict(train_over),
+            fault=fault_for_seed(spec.settings, seed) if self.fault_ok else None,
+            device=self.device, threads=self.threads, parent_pid=os.getpid(),
+            checkpoint_dir=str(storage_root() / "tmp" / f"{self.name}-trial-{trial.number}"),
+        )
+        return job, split
 
     def _resume_path(self, trial_id: int, number: int) -> Path:
         """Where this trial's lineage keeps its resumable state: retries and hand-backs share it."""
@@ -412,22 +413,26 @@ class Worker:
         number = trial.number
         self.summary.trials.append(number)
         try:
-            job = self.res.call("read", self._job, trial)
+            job, split = self.res.call("read", self._job, trial)
+        except _Infeasible as exc:
+            # never trained: pruned (TPE learns to avoid the region; a FAIL it would ignore)
+            log.info("trial %d pruned before training: %s", number, exc)
+            self._finish(trial, optuna.trial.TrialState.PRUNED, None,
+                         {"variant": self.spec.variants[0], "pruned_reason": f"infeasible: {exc}", "epochs_run": 0})
+            return
         except UserInputError as exc:
             self._finish(trial, optuna.trial.TrialState.FAIL, None, {"failure_reason": f"error: UserInputError: {exc}"})
             return
         self._resume_file = self._resume_path(trial_id, number)
-        job.update(resume_path=str(self._resume_file),
-                   checkpoint_every=int(job["train_overrides"].get("checkpoint_every", TrainConfig().checkpoint_every)))
+        job = job.model_copy(update={"resume_path": str(self._resume_file)})
         self.res.call("set_user_attrs", set_user_attrs, self.rdb, trial_id, {
-            "variant": job["variant"], "seed": job["seed"], "host": self.host, "worker": self.name,
-            "worker_pid": os.getpid(), "device": self.device, "gpu": self.gpu})
-        log.info("trial %d: %s seed %d%s", number, job["variant"], job["seed"],
-                 f" {job['params']}" if job["params"] else "")
+            "variant": job.variant, "seed": job.seed, "host": self.host, "worker": self.name,
+            "worker_pid": os.getpid(), "device": self.device, "gpu": self.gpu, "job": job.to_stored()})
+        log.info("trial %d: %s seed %d%s", number, job.variant, job.seed, f" {job.params}" if job.params else "")
 
         ctx = mp.get_context("fork")
         parent_conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(target=_child_main, args=(child_conn, job), name=f"trial-{number}", daemon=False)
+        proc = ctx.Process(target=_child_main, args=(child_conn, job, split), name=f"trial-{number}", daemon=False)
         proc.start()
         child_conn.close()
         try:
@@ -451,11 +456,11 @@ class Worker:
             self.res.call("heartbeat", self.rdb.record_heartbeat, trial_id)
             self._record(trial, job, outcome, proc.exitcode, last_epoch, stopped)
         finally:
-            shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
+            shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
         if self._stop_after is not None:
             raise self._stop_after
 
-    def _supervise(self, trial, job: dict[str, Any], proc, parent_conn) -> tuple[tuple | None, bool, int, bool]:
+    def _supervise(self, trial, job: TrialJob, proc, parent_conn) -> tuple[tuple | None, bool, int, bool]:
         """Answer the child, heartbeat and reap until it ends: ``(outcome, lost, last epoch, stopped)``."""
         import optuna
 
@@ -464,7 +469,7 @@ class Worker:
         lost = False
         last_epoch = 0
         # Pruning after the last epoch saves nothing and would hide a finished trial's value.
-        planned_epochs = int(job["train_overrides"].get("epochs", TrainConfig().epochs))
+        planned_epochs = job.train.epochs
         last_beat = last_reap = time.monotonic()
         stopped = False
         while True:
@@ -586,7 +591,7 @@ class Worker:
         else:
             self.summary.failed += 1
 
-    def _record(self, trial, job: dict[str, Any], outcome, exitcode: int | None, last_epoch: int, stopped: bool) -> None:
+    def _record(self, trial, job: TrialJob, outcome, exitcode: int | None, last_epoch: int, stopped: bool) -> None:
         from optuna.trial import TrialState
 
         number = trial.number
@@ -640,7 +645,7 @@ class Worker:
         if handback(self.rdb, trial_id, reason, {"epochs_run": last_epoch, "failure_reason": failure_reason}):
             self.summary.handed_back += 1
 
-    def _record_result(self, trial, job: dict[str, Any], res: dict[str, Any]) -> None:
+    def _record_result(self, trial, job: TrialJob, res: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
         epoch_seconds = [float(x) for x in res.get("epoch_seconds") or []]
