@@ -19,7 +19,6 @@ behind. Adding a field is one line in the model below.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,14 +39,13 @@ from pydantic import (
 )
 
 from pepland_hpo.errors import UserInputError
+from pepland_hpo.hpo.faults import FAULTS_ENV, faults_allowed, parse_fault
 from pepland_hpo.hpo.space import Param, check_some_feasible, infeasible_reason, parse_space, space_to_yaml
 from pepland_hpo.validation import FieldError, error_line
 
 KINDS = ("ablation", "search")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
-FAULT_KINDS = ("oom", "nan", "segfault", "error", "sleep")
-FAULTS_ENV = "PEPLAND_HPO_ALLOW_FAULTS"
 
 # Keys that are not model/training settings but travel in `settings`.
 SPECIAL_SETTINGS = ("fault",)
@@ -259,41 +257,6 @@ def _known_keys(exc: ValidationError) -> list[str]:
 
 
 
-def parse_fault(text: str | None) -> dict[str, str]:
-    """``fault`` grammar: ``KIND[@SEED][,KIND[@SEED]...]``; KIND is oom, nan, segfault, error or sleep:S.
-
-    Returns ``{"*" or seed: kind}``. Only honoured when ``PEPLAND_HPO_ALLOW_FAULTS=1``:
-    it exists so tests can make a real OOM, NaN or segfault happen inside a trial.
-    """
-    if text is None or str(text).strip() == "":
-        return {}
-    out: dict[str, str] = {}
-    for part in str(text).split(","):
-        part = part.strip()
-        kind, _, seed = part.partition("@")
-        base = kind.split(":", 1)[0]
-        if base not in FAULT_KINDS:
-            raise UserInputError(f"fault: unknown kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-        if base == "sleep":
-            try:
-                float(kind.split(":", 1)[1])
-            except (IndexError, ValueError):
-                raise UserInputError(f"fault: sleep needs seconds, e.g. sleep:2, got {kind!r}") from None
-        if seed and not seed.lstrip("-").isdigit():
-            raise UserInputError(f"fault: {part!r}: expected KIND@SEED with an integer seed")
-        out[seed or "*"] = kind
-    return out
-
-
-def fault_for_seed(settings: dict[str, Any], seed: int) -> str | None:
-    faults = parse_fault(settings.get("fault"))
-    return faults.get(str(seed), faults.get("*"))
-
-
-def faults_allowed() -> bool:
-    return os.environ.get(FAULTS_ENV) == "1"
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -340,11 +303,11 @@ def check_buildable(spec: StudySpec) -> None:
             try:
                 check_some_feasible(spec.space, variant, fixed)
             except FieldError as exc:
-                raise UserInputError(f"{spec.source or 'spec'}: {exc}") from None
+                raise UserInputError(_where(spec, str(exc))) from None
             continue
         reason = infeasible_reason(variant, fixed)
         if reason:
-            raise UserInputError(f"{spec.source or 'spec'}: settings: variant {variant}: {reason}")
+            raise UserInputError(_where(spec, f"settings: variant {variant}: {reason}"))
 
 
 def load_spec_data(spec: StudySpec):
@@ -366,6 +329,10 @@ def load_spec_data(spec: StudySpec):
     return dataset
 
 
+def _where(spec: StudySpec, key: str) -> str:
+    return f"{spec.source}: {key}" if spec.source else key
+
+
 def resolve_metric(spec: StudySpec, task: str) -> None:
     from pepland_hpo.training.metrics import METRIC_DIRECTION, metric_names
 
@@ -376,14 +343,14 @@ def resolve_metric(spec: StudySpec, task: str) -> None:
     allowed = set(metric_names(task)) | {"loss"}
     if spec.metric not in allowed:
         raise UserInputError(
-            f"{_where(spec.source, 'metric')}: {spec.metric!r} is not a {task} metric; expected one of {', '.join(sorted(allowed))}"
+            f"{_where(spec, 'metric')}: {spec.metric!r} is not a {task} metric; expected one of {', '.join(sorted(allowed))}"
         )
     natural = METRIC_DIRECTION[spec.metric]
     if spec.direction is None:
         spec.direction = natural
     elif spec.direction != natural:
         raise UserInputError(
-            f"{_where(spec.source, 'direction')}: {spec.metric} should be {natural}d, not {spec.direction}d"
+            f"{_where(spec, 'direction')}: {spec.metric} should be {natural}d, not {spec.direction}d"
         )
 
 

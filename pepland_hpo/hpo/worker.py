@@ -57,7 +57,7 @@ from typing import Any
 
 from pepland_hpo.errors import DataHashMismatch, UserInputError
 from pepland_hpo.hpo.devices import pick_gpu, pin_device
-from pepland_hpo.hpo.faults import classify_failure, inject_fault, light_trial
+from pepland_hpo.hpo.faults import classify_failure, fault_for_seed, faults_allowed, inject_fault, light_trial
 from pepland_hpo.hpo.queue import set_user_attrs
 from pepland_hpo.hpo.resilient import (
     EnvironmentFailure,
@@ -68,7 +68,7 @@ from pepland_hpo.hpo.resilient import (
     is_environmental,
     outage_setting,
 )
-from pepland_hpo.hpo.spec import fault_for_seed, faults_allowed, load_spec_data
+from pepland_hpo.hpo.spec import load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
 from pepland_hpo.hpo.trial_job import TrialJob
 from pepland_hpo.hpo.worker_log import setup_logging, teardown_logging
