@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from pepland_hpo.data.splits import make_split
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.training.checkpoints import load_checkpoint
 from pepland_hpo.training.config import TrainConfig
@@ -109,8 +110,6 @@ def test_gcn_end_to_end(cpp_file, storage_home):
 
 
 def test_made_split_and_callback_exception(cpp_file):
-    pytest.importorskip("pepland_hpo.data.splits")
-
     class Pruned(Exception):
         pass
 
@@ -125,6 +124,13 @@ def test_made_split_and_callback_exception(cpp_file):
         run_experiment(cfg, on_epoch=prune)
     result = run_experiment(replace_train(cfg, epochs=1))
     assert sum(result.split_sizes.values()) == 60 and result.split_sizes["test"] > 0
+    # the split is the data layer's, made from the same molecules, labels and settings
+    from pepland_hpo.data.dataset import load_dataset
+
+    data = load_dataset(str(cpp_file))
+    made = make_split(list(data.smiles), np.asarray(data.targets)[:, 0], kind="stratified",
+                      fractions=tuple(cfg.split_fractions), seed=cfg.split_seed)
+    assert result.split_sizes == {name: len(getattr(made, name)) for name in ("train", "valid", "test")}
 
 
 def replace_train(cfg, **changes):
