@@ -23,6 +23,10 @@ from pydantic import BaseModel, ConfigDict
 from pepland_hpo.training.config import TrainConfig
 
 
+class Infeasible(Exception):
+    """The sampled parameters cannot be built (``num_heads`` not dividing ``hidden_dim``, ...)."""
+
+
 class TrialJob(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -68,4 +72,4 @@ class TrialJob(BaseModel):
         )
 
 
-__all__ = ["TrialJob"]
+__all__ = ["Infeasible", "TrialJob"]
