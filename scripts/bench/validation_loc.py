@@ -21,11 +21,16 @@ PARTS: dict[str, list[str]] = {
     # before: three places that check keys and types
     "pepland_hpo/hpo/spec.py": [
         "_where", "_check_keys", "spec_from_mapping", "check_structure", "check_variants", "check_settings",
-        "_as_setting", "StudySpec.training_settings",
-        # after: the schema's validators and the checks a structure cannot make
+        "_as_setting", "StudySpec.training_settings", "StudySpec.from_dict",
+        # after: the checks a structure cannot make
+        "check_faults", "check_buildable",
+    ],
+    # after: the schema's validators
+    "pepland_hpo/hpo/schema.py": [
         "_Section._kind_alone", "SplitSpec._sums_to_one", "SplitSpec._dump", "StudySpec._shorthands",
         "StudySpec._variants", "StudySpec._seeds", "StudySpec._settings", "StudySpec._space",
-        "StudySpec._together", "StudySpec.from_dict", "StudySpec.updated", "_known_keys", "check_buildable",
+        "StudySpec._together", "StudySpec.from_dict", "StudySpec.updated", "StudySpec.training_settings",
+        "_known_keys",
     ],
     "pepland_hpo/training/run.py": [
         "_settable_fields", "_parse_value", "split_settings_overrides", "_model_bases", "_check_one",
