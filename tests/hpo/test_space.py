@@ -147,3 +147,24 @@ def test_space_with_no_buildable_point_is_refused_at_create(tmp_path, cpp):
     spec = build_search_spec(_spec_file(tmp_path, SPACE_YAML), data=str(cpp(32)), settings={"num_heads": "2"},
                              validate=False)
     assert "num_heads" not in spec.space and spec.settings["num_heads"] == 2
+
+
+def test_spec_stored_by_the_previous_version_reads_typed_and_round_trips():
+    from pepland_hpo.hpo.schema import StudySpec
+
+    old = {  # as the dataclass spec stored it: --set values as strings, a partial sampler, no repeats
+        "kind": "search", "name": "se", "data": "builtin:amp", "target": None, "task": "classification",
+        "smiles_col": None, "split": {"kind": "random", "fractions": [0.8, 0.1, 0.1], "seed": 0},
+        "metric": "auroc", "direction": "maximize", "variants": ["full"], "seeds": [0],
+        "settings": {"hidden_dim": "32", "fragments": "true", "epochs": 3},
+        "space": {"lr": [1e-5, 1e-4], "dropout": [0.0, 0.1]}, "sampler": {"kind": "tpe"},
+        "pruner": {"kind": "median", "n_startup_trials": 5}, "n_trials": 4, "max_retries": 2, "source": "x.yaml",
+    }
+    spec = StudySpec.from_dict(old)
+    assert spec.settings == {"hidden_dim": 32, "fragments": True, "epochs": 3}
+    assert spec.sampler.multivariate is True and spec.pruner.n_warmup_steps == 2
+    stored = spec.to_dict()
+    assert stored["settings"]["hidden_dim"] == 32 and stored["space"] == old["space"]
+    assert StudySpec.from_dict(stored) == spec  # the stored form reads back unchanged
+    with pytest.raises(UserInputError, match=r"x\.yaml: settings\.hidden_dim: .*greater than 0"):
+        StudySpec.from_dict({**old, "settings": {"hidden_dim": "0"}})
