@@ -168,3 +168,17 @@ def test_spec_stored_by_the_previous_version_reads_typed_and_round_trips():
     assert StudySpec.from_dict(stored) == spec  # the stored form reads back unchanged
     with pytest.raises(UserInputError, match=r"x\.yaml: settings\.hidden_dim: .*greater than 0"):
         StudySpec.from_dict({**old, "settings": {"hidden_dim": "0"}})
+
+
+def test_a_set_value_is_typed_once_and_stored_typed(tmp_path, cpp):
+    url = f"sqlite:///{tmp_path / 'typed.db'}"
+    result = CliRunner().invoke(app, ["create", "ablation", "--data", str(cpp(24)), "--variants", "gcn",
+                                      "--seeds", "0", "--split-repeats", "1", "--name", "typed", "--storage", url,
+                                      "--set", "hidden_dim=32", "--set", "sum_readout=off", "--set", "lr=5e-4"])
+    assert result.exit_code == 0, result.output
+    stored = optuna.load_study(study_name="typed", storage=open_storage(url)).user_attrs["spec"]["settings"]
+    assert stored["hidden_dim"] == 32 and stored["sum_readout"] is False and stored["lr"] == 5e-4
+    # a setting no listed variant can be built with is refused at create, naming the variant and the key
+    bad = CliRunner().invoke(app, ["create", "ablation", "--data", str(cpp(24)), "--variants", "gcn",
+                                   "--storage", url, "--name", "bad", "--set", "spatial=true"])
+    assert bad.exit_code == 2 and "variant gcn" in bad.output and "spatial" in bad.output, bad.output
