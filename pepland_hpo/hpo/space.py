@@ -120,6 +120,20 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _number(key: str, part: str, value: Any) -> int | float:
+    """A bound or step as a number; YAML reads ``1e-5`` (no dot) as a string, so numeric text counts."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                value = kind(value.strip())
+                break
+            except ValueError:
+                continue
+    if not _is_number(value) or not math.isfinite(value):
+        raise FieldError(f"{key}.{part}", f"expected a number, got {value!r}")
+    return value
+
+
 def _base_type(annotation: Any) -> Any:
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
@@ -152,18 +166,16 @@ def parse_param(key: str, raw: Any) -> Param:
     for part in ("low", "high"):
         if part not in raw:
             raise FieldError(key, f"a range needs low and high, got {dict(raw)!r}")
-        if not _is_number(raw[part]):
-            raise FieldError(f"{key}.{part}", f"expected a number, got {raw[part]!r}")
+    low, high = _number(key, "low", raw["low"]), _number(key, "high", raw["high"])
     log = raw.get("log", False)
     if not isinstance(log, bool):
         raise FieldError(f"{key}.log", f"expected true or false, got {log!r}")
-    step = raw.get("step")
-    if step is not None and (not _is_number(step) or step <= 0):
+    step = None if raw.get("step") is None else _number(key, "step", raw["step"])
+    if step is not None and step <= 0:
         raise FieldError(f"{key}.step", f"expected a positive number, got {step!r}")
     kind = _base_type(setting_types()[key])
     if kind not in (int, float):
         raise FieldError(key, "a range needs a number setting; give a list of choices")
-    low, high = raw["low"], raw["high"]
     for part, value in (("low", low), ("high", high)):
         try:
             parse_setting(key, value)  # the setting's own range (dropout < 1, lr > 0, ...)

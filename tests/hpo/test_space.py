@@ -33,7 +33,7 @@ sampler: {kind: random}
 pruner: none
 settings: {num_layers: 1, epochs: 1, batch_size: 16, patience: 0}
 space:
-  lr: {low: 1.0e-4, high: 1.0e-2, log: true}
+  lr: {low: 1e-4, high: 1e-2, log: true}   # YAML reads 1e-4 (no dot) as text: still a number here
   hidden_dim: {low: 8, high: 16, step: 8}
   dropout: [0.0, 0.1]
   num_heads: [2, 3]            # 3 divides neither 8 nor 16: such trials must never train
