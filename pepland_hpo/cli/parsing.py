@@ -8,7 +8,7 @@ from pepland_hpo.errors import UserInputError
 
 
 def parse_settings(pairs: Optional[List[str]]) -> dict[str, str]:
-    """`--set key=value` pairs into a dict; types are checked by the layer that owns the key."""
+    """`--set key=value` pairs into a dict of strings; `training.settings.parse_settings` types them, once."""
     settings: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")

@@ -13,7 +13,8 @@ from pepland_hpo.errors import UserInputError
 from pepland_hpo.training.checkpoints import load_checkpoint
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.loop import evaluate
-from pepland_hpo.training.run import ExperimentConfig, run_experiment, split_settings_overrides
+from pepland_hpo.training.run import ExperimentConfig, run_experiment
+from pepland_hpo.training.settings import parse_settings
 
 SMALL = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2}
 
@@ -34,7 +35,7 @@ def explicit_split(n=60):
 
 
 def test_settings_are_sorted_and_typed():
-    model, train = split_settings_overrides({
+    model, train = parse_settings({
         "hidden_dim": "32", "num-layers": "2", "dropout": "0", "pooling": "hierarchical",
         "spatial": "true", "lr": "5e-4", "epochs": 3, "precision": "bf16", "standardize_targets": "no",
     })
@@ -60,7 +61,7 @@ def test_settings_are_sorted_and_typed():
 )
 def test_bad_settings_name_the_key(settings, message):
     with pytest.raises(UserInputError, match=message):
-        split_settings_overrides(settings)
+        parse_settings(settings)
 
 
 def test_experiment_config_dict_round_trip_and_settings():
