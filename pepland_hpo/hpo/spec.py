@@ -35,7 +35,7 @@ SPECIAL_SETTINGS = ("fault",)
 _TOP_KEYS = {
     "kind", "name", "data", "target", "task", "smiles_col", "split", "metric", "direction",
     "variants", "variant", "seeds", "settings", "space", "sampler", "pruner", "n_trials",
-    "max_retries", "epochs",
+    "max_retries", "epochs", "tune", "objectives",
 }
 _SPLIT_KEYS = {"kind", "fractions", "seed", "repeats"}
 _SAMPLER_KEYS = {"kind", "multivariate", "constant_liar", "n_startup_trials", "group"}
@@ -61,6 +61,8 @@ class StudySpec:
     pruner: dict[str, Any] = field(default_factory=lambda: {"kind": "none"})
     n_trials: int | None = None
     max_retries: int = 2
+    tune: int | None = None  # ablation: search this many trials per variant first (hpo.tuning)
+    objectives: list[str] | None = None  # search: several objectives (hpo.objectives)
     source: str | None = None  # the YAML file it came from (for messages)
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +190,8 @@ def spec_from_mapping(raw: dict[str, Any], source: str | None = None) -> StudySp
         pruner=raw.get("pruner") or {"kind": "none"},
         n_trials=raw.get("n_trials"),
         max_retries=raw.get("max_retries", 2),
+        tune=raw.get("tune"),
+        objectives=raw.get("objectives"),
         source=source,
     )
     check_structure(spec)
@@ -283,8 +287,10 @@ def check_structure(spec: StudySpec) -> None:
         raise UserInputError(f"{_where(src, 'space')}: expected a mapping of setting: [choices]")
     if spec.kind == "search" and not spec.space:
         raise UserInputError(f"{_where(src, 'space')}: a search needs a search space")
-    if spec.kind == "ablation" and spec.space:
-        raise UserInputError(f"{_where(src, 'space')}: an ablation has no search space (use settings)")
+    from pepland_hpo.hpo import objectives, tuning
+
+    tuning.check_tune(spec)  # a tuned ablation has a space; an untuned one has none
+    objectives.check_objectives(spec)
     for key, choices in spec.space.items():
         if not isinstance(choices, list) or not choices:
             raise UserInputError(f"{_where(src, 'space.' + str(key))}: expected a non-empty list of choices")
@@ -395,6 +401,9 @@ def validate_spec(spec: StudySpec, load_data: bool = True):
     if not load_data:
         return None
     dataset = load_spec_data(spec)
+    from pepland_hpo.hpo.objectives import resolve_objectives
+
+    resolve_objectives(spec, dataset.task)
     resolve_metric(spec, dataset.task)
     return dataset
 
@@ -469,6 +478,7 @@ def build_ablation_spec(
     smiles_col: str | None = None,
     validate: bool = True,
     split_repeats: int | None = None,
+    tune: int | None = None,
 ) -> StudySpec:
     spec = load_spec(_default_base(base_path, "ablation"))
     if spec.kind != "ablation":
@@ -477,6 +487,8 @@ def build_ablation_spec(
         if split_repeats < 1:
             raise UserInputError(f"--split-repeats must be at least 1, got {split_repeats}")
         spec.split = {**spec.split, "repeats": split_repeats}
+    if tune is not None:
+        spec.tune = tune  # checked with the rest (hpo.tuning.check_tune)
     if variants is not None:
         spec.variants = expand_variants(list(variants))
     _apply_common(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
@@ -502,6 +514,7 @@ def build_search_spec(
     smiles_col: str | None = None,
     seeds: list[int] | None = None,
     validate: bool = True,
+    objectives: list[str] | None = None,
 ) -> StudySpec:
     spec = load_spec(_default_base(base_path, "search"))
     if spec.kind != "search":
@@ -520,6 +533,8 @@ def build_search_spec(
         if sampler not in SAMPLERS:
             raise UserInputError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {sampler!r}")
         spec.sampler = {**spec.sampler, "kind": sampler}
+    if objectives is not None:
+        spec.objectives = list(objectives)  # checked with the rest (hpo.objectives.check_objectives)
     _apply_common(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
                   epochs=epochs, settings=settings, name=name, split=split)
     if validate:
@@ -536,6 +551,10 @@ def build_sampler(spec: StudySpec, seed: int | None = None):
 
     cfg = spec.sampler
     if spec.kind == "ablation":
+        if spec.tune:
+            from pepland_hpo.hpo.tuning import VariantSampler
+
+            return VariantSampler(spec, seed)
         # Every ablation trial is enqueued with fixed params: nothing is sampled.
         return optuna.samplers.RandomSampler(seed=seed)
     if cfg["kind"] == "random":
@@ -557,7 +576,12 @@ def build_pruner(spec: StudySpec):
     import optuna
 
     cfg = spec.pruner
-    if spec.kind == "ablation" or cfg["kind"] == "none":
+    if spec.kind == "ablation" and spec.tune and cfg["kind"] != "none":
+        from pepland_hpo.hpo.tuning import VariantPruner
+
+        return VariantPruner(build_pruner(StudySpec.from_dict({**spec.to_dict(), "kind": "search", "tune": None})))
+    if spec.kind == "ablation" or cfg["kind"] == "none" or spec.objectives:
+        # Optuna's multi-objective studies cannot report intermediate values: nothing to prune on
         return optuna.pruners.NopPruner()
     if cfg["kind"] == "median":
         return optuna.pruners.MedianPruner(

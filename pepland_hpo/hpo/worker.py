@@ -318,6 +318,11 @@ class Worker:
                 if self.n_trials is not None and len(self.summary.trials) >= self.n_trials:
                     break
                 self._reap()
+                if self.spec.tune:  # a tuned ablation: queue a variant's seeds once its tuning is over
+                    from pepland_hpo.hpo.tuning import advance
+
+                    for variant, n in self.res.call("advance", advance, self.study, self.rdb).items():
+                        log.info("%s: tuning over, %d trial(s) at its best configuration queued", variant, n)
                 trial_id = self.res.call("claim", claim_waiting, self.rdb, self.study._study_id)
                 if trial_id is None:
                     # Queue empty. Trials still running elsewhere may yet come back
@@ -367,23 +372,27 @@ class Worker:
             raise StorageOutage("stopped by signal while the storage was unreachable; the trial is left for reaping")
 
     def _job(self, trial) -> dict[str, Any]:
+        from pepland_hpo.hpo import tuning
         from pepland_hpo.hpo.identity import study_splits, trial_identity
         from pepland_hpo.training.run import split_settings_overrides
 
         spec = self.spec
         params: dict[str, Any] = {}
         split = self.split
+        frozen = self.rdb.get_trial(trial._trial_id)
         if self.kind == "ablation":
             # identity from the queued trial's user attrs (hpo.identity), never suggested
-            ident = trial_identity(self.rdb.get_trial(trial._trial_id))
+            ident = trial_identity(frozen)
             if ident is None:
                 raise UserInputError(f"trial {trial.number} names no variant and seed (not queued by create)")
             variant, seed = ident.variant, ident.seed
             split = self.split if ident.split_repeat == 0 else study_splits(self.study.user_attrs)[ident.split_repeat]
+            params = tuning.tuned_params(frozen)  # a tuned ablation's stage 2: its variant's best configuration
         else:
+            variant, seed = spec.variants[0], spec.seeds[0]
+        if self.kind == "search" or tuning.is_tuning(frozen):
             for key, choices in spec.space.items():
                 params[key] = trial.suggest_categorical(key, choices)
-            variant, seed = spec.variants[0], spec.seeds[0]
         settings = {**self.base_settings, **{k: str(v) for k, v in params.items()}}
         model_over, train_over = split_settings_overrides(settings)
         fault = fault_for_seed(spec.settings, seed) if self.fault_ok else None
@@ -394,6 +403,7 @@ class Worker:
             "split": split, "metric": spec.metric, "model_overrides": model_over,
             "train_overrides": train_over, "device": self.device, "fault": fault,
             "checkpoint_dir": str(ckpt_dir), "threads": self.threads, "parent_pid": os.getpid(),
+            "stage": tuning.stage_of(frozen),
         }
 
     def _resume_path(self, trial_id: int, number: int) -> Path:
@@ -497,10 +507,12 @@ class Worker:
                     last_epoch = epoch
                     answer = "continue"
                     value = metrics.get(self.spec.metric)
-                    if value is not None and math.isfinite(value):
+                    # Optuna takes no intermediate values from a multi-objective study (hpo.objectives)
+                    if value is not None and math.isfinite(value) and not self.spec.objectives:
                         try:
                             self.res.call("report", trial.report, value, epoch)
-                            if self.kind == "search" and epoch < planned_epochs and trial.should_prune():
+                            searching = self.kind == "search" or job.get("stage") == "tune"
+                            if searching and epoch < planned_epochs and trial.should_prune():
                                 answer = "prune"
                         except optuna.exceptions.UpdateFinishedTrialError:
                             # Reaped as stale (we were too slow to heartbeat) and retried
@@ -683,7 +695,16 @@ class Worker:
             log.warning("trial %d: %s", trial.number, attrs["failure_reason"])
             self._finish(trial, TrialState.FAIL, None, attrs)
             return
-        self._finish(trial, TrialState.COMPLETE, float(value), attrs)
+        told: float | list[float] | None = float(value)
+        if self.spec.objectives:
+            from pepland_hpo.hpo.objectives import values
+
+            told = values(self.spec, float(value), attrs)
+            if told is None:
+                attrs["failure_reason"] = f"error: ValueError: an objective of {self.spec.objectives} is missing"
+                self._finish(trial, TrialState.FAIL, None, attrs)
+                return
+        self._finish(trial, TrialState.COMPLETE, told, attrs)
         log.info("trial %d complete: %s=%.4f", trial.number, self.spec.metric, float(value))
 
     def _upload_checkpoint(self, trial, path: str) -> dict[str, Any]:

@@ -45,6 +45,11 @@ def render_report(report: AblationReport | SearchReport, console) -> None:
                 escape("; ".join(notes)),
             )
         console.print(table)
+        if report.tuning:
+            console.print(f"each variant tuned with {report.tuning['tune']} trials; chosen configurations:")
+            for variant, p in report.tuning["variants"].items():
+                config = ", ".join(f"{k}={v}" for k, v in sorted(p["params"].items())) or "none (tuning failed)"
+                console.print(f"  {escape(variant)}: {escape(config)}")
         console.print(report.evidence_note.replace("**", ""))
         for line in verdict(report):
             console.print(escape(line.replace("**", "")))
