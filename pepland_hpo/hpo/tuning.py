@@ -212,9 +212,10 @@ def describe_progress(p: dict[str, Any]) -> str:
     return f"{'seeds' if p['stage'] == 'seeds' else 'done'} {p['seeds_done']}/{p['seeds_planned']}"
 
 
-def advance(study, rdb=None) -> dict[str, int]:
+def advance(study, rdb) -> dict[str, int]:
     """Queue stage 2 of every variant whose tuning is over; ``{variant: trials queued now}``.
 
+    ``rdb``: the study's ``RDBStorage`` (the queueing is one SQL transaction).
     Safe to call from any number of processes at once (see the module docstring);
     a call that finds nothing to do costs one read of the study's trials.
     """
@@ -234,7 +235,8 @@ def advance(study, rdb=None) -> dict[str, int]:
         best = best_tuning_trial(trials, variant, direction)
         rows = [final_attrs(variant, seed, repeat, best.params, best.number)
                 for repeat in range(n_splits) for seed in spec["seeds"]]
-        n = enqueue_missing(rdb or study._storage, study._study_id, rows, (STAGE, "variant", "seed", "split_repeat"))
+        n = enqueue_missing(rdb, rdb.get_study_id_from_name(study.study_name), rows,
+                            (STAGE, "variant", "seed", "split_repeat"))
         if n:
             queued[variant] = n
     return queued
