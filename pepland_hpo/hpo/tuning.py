@@ -251,7 +251,7 @@ def _inner_spec(spec):
     return StudySpec.from_dict({**spec.to_dict(), "kind": "search", "tune": None})
 
 
-def _variant_study(study, trial: FrozenTrial, states: tuple, sampler=None, pruner=None) -> optuna.Study:
+def variant_study(study, trial: FrozenTrial, states: tuple, sampler=None, pruner=None) -> optuna.Study:
     """An in-memory study holding the stage-1 trials of ``trial``'s variant in ``states``, ``trial`` excluded."""
     variant = _variant(trial)
     history = [t for t in study.get_trials(deepcopy=False, states=states)
@@ -290,7 +290,7 @@ class VariantSampler(optuna.samplers.BaseSampler):
         from pepland_hpo.hpo.spec import build_sampler
 
         seed = None if self._seed is None else (self._seed + trial.number) % 2**32
-        tmp = _variant_study(study, trial, (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
+        tmp = variant_study(study, trial, (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
                              sampler=build_sampler(self._spec, seed=seed))
         ask = tmp.ask()
         self._suggest(ask, self._spec.space)
@@ -316,9 +316,9 @@ class VariantPruner(optuna.pruners.BasePruner):
     def prune(self, study, trial) -> bool:
         if not is_tuning(trial):
             return False  # stage 2 runs every seed to its end, as an untuned ablation does
-        tmp = _variant_study(study, trial, (TrialState.COMPLETE, TrialState.PRUNED))
+        tmp = variant_study(study, trial, (TrialState.COMPLETE, TrialState.PRUNED))
         tmp.add_trial(trial)
-        return self._inner.prune(tmp, tmp.get_trials(deepcopy=False)[-1])
+        return bool(self._inner.prune(tmp, tmp.get_trials(deepcopy=False)[-1]))
 
 
 # --------------------------------------------------------------------------- report
@@ -357,6 +357,6 @@ def tuning_markdown(summary: dict[str, Any] | None, metric: str) -> list[str]:
     return out + [""]
 
 
-__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "best_tuning_trial", "check_tune",
+__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "variant_study", "best_tuning_trial", "check_tune",
            "describe_progress", "enqueue_tuning", "final_trials", "is_tuning", "progress", "stage_of",
            "suggest_choices", "tuned_params", "tuning_markdown", "tuning_summary"]

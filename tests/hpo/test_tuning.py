@@ -112,3 +112,108 @@ def test_stage_two_is_queued_once_by_racing_processes(backend, request, cpp, hpo
     best = max((t for t in study.get_trials() if tuning.is_tuning(t) and t.user_attrs["variant"] == "gcn"
                 and t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert {t.user_attrs["tuned_from"] for t in final} == {best.number}
+
+
+def test_pruner_and_sampler_see_only_their_own_variant(sqlite_url, cpp, hpo):
+    from pepland_hpo.hpo.spec import StudySpec, build_pruner, build_sampler
+
+    median = {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 0}
+    _tuned(sqlite_url, cpp(24), ["gcn", "graphormer"], [0], 2, hpo.TINY, pruner=median)
+    study = _study(sqlite_url, "tuned")
+    spec = StudySpec.from_dict(study.user_attrs["spec"])
+    pruner = build_pruner(spec)
+    assert isinstance(pruner, tuning.VariantPruner) and isinstance(build_sampler(spec, 1), tuning.VariantSampler)
+
+    def run(value, finish):
+        trial = study.ask()  # the oldest queued trial: gcn 0, gcn 1, graphormer 0, graphormer 1
+        trial.report(value, 1)
+        frozen = next(t for t in study.get_trials() if t.number == trial.number)
+        verdict = pruner.prune(study, frozen)
+        if finish:
+            study.tell(trial, value)
+        return frozen, verdict
+
+    run(0.9, True)
+    run(0.9, True)
+    first, verdict = run(0.8, True)
+    assert first.user_attrs["variant"] == "graphormer"
+    # gcn's better trials must not prune graphormer's first one; over the whole study they would
+    assert verdict is False
+    assert bool(optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0).prune(study, first))
+    later, verdict = run(0.1, False)
+    assert verdict is True  # below its own variant's median (0.8)
+    history = tuning.variant_study(study, later, (TrialState.COMPLETE,))
+    assert [t.user_attrs["variant"] for t in history.get_trials()] == ["graphormer"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["ablation", "--tune", "0"], "tune"),
+    (["ablation", "--tune", "-3"], "tune"),
+    (["search", "--objectives", "val_auroc"], "objectives"),
+    (["search", "--objectives", "val_auroc,flops"], "flops"),
+    (["search", "--objectives", "val_auroc,params,params"], "objectives"),
+    (["search", "--objectives", "val_rmse,params"], "objectives"),
+    (["search", "--objectives", "params,seconds_per_epoch"], "objectives"),
+])
+def test_bad_tune_and_objectives_exit_2_naming_the_key(tmp_path, args, needle):
+    from typer.testing import CliRunner
+
+    from pepland_hpo.cli import app
+
+    sqlite_url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    result = CliRunner().invoke(app, ["create", *args, "--data", "builtin:amp", "--storage", sqlite_url])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert optuna.get_all_study_summaries(sqlite_url) == []
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("kind: search\nvariant: gcn\nn_trials: 2\nspace: {lr: [0.001]}\ntune: 3\n", "tune"),
+    ("kind: ablation\nvariants: [gcn]\ntune: 2\npruner: {kind: hyperband}\n", "pruner.kind"),
+    ("kind: ablation\nvariants: [gcn]\nspace: {lr: [0.001, 0.01]}\n", "space"),
+    ("kind: ablation\nvariants: [gcn]\ntune: two\n", "tune"),
+    ("kind: ablation\nvariants: [gcn]\nobjectives: [val_auroc, params]\n", "objectives"),
+])
+def test_bad_yaml_tune_and_objectives_name_file_and_key(tmp_path, yaml_text, needle):
+    from typer.testing import CliRunner
+
+    from pepland_hpo.cli import app
+
+    sqlite_url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    kind = "search" if "kind: search" in yaml_text else "ablation"
+    result = CliRunner().invoke(app, ["create", kind, "--spec", str(path), "--storage", sqlite_url])
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output.replace("\n", "") and needle in result.output, result.output
+    assert optuna.get_all_study_summaries(sqlite_url) == []
+
+
+def test_create_tune_on_builtin_amp_queues_the_search_over_the_plan_grid(tmp_path):
+    from typer.testing import CliRunner
+
+    from pepland_hpo.cli import app
+
+    sqlite_url = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    result = CliRunner().invoke(app, ["create", "ablation", "--data", "builtin:amp", "--variants", "gcn,graphormer",
+                                      "--seeds", "0,1", "--tune", "3", "--set", "hidden_dim=16",
+                                      "--storage", sqlite_url])
+    assert result.exit_code == 0, result.output
+    study = _study(sqlite_url, "ablation")
+    spec = study.user_attrs["spec"]
+    assert spec["tune"] == 3
+    assert spec["space"] == {k: v for k, v in tuning.PLAN_GRID.items() if k != "hidden_dim"}
+    trials = study.get_trials()
+    assert Counter((t.user_attrs["variant"], t.user_attrs["stage"]) for t in trials) == {
+        ("gcn", "tune"): 3, ("graphormer", "tune"): 3}
+    # running create again adds nothing; the stage table says where each variant is
+    again = CliRunner().invoke(app, ["create", "ablation", "--data", "builtin:amp", "--variants", "gcn,graphormer",
+                                     "--seeds", "0,1", "--tune", "3", "--set", "hidden_dim=16",
+                                     "--storage", sqlite_url])
+    assert again.exit_code == 0 and len(_study(sqlite_url, "ablation").get_trials()) == 6
+    status = collect_status(sqlite_url, "ablation")["studies"][0]
+    assert status["stages"] == {"gcn": "tuning 0/3", "graphormer": "tuning 0/3"}
