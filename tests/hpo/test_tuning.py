@@ -217,3 +217,44 @@ def test_create_tune_on_builtin_amp_queues_the_search_over_the_plan_grid(tmp_pat
     assert again.exit_code == 0 and len(_study(sqlite_url, "ablation").get_trials()) == 6
     status = collect_status(sqlite_url, "ablation")["studies"][0]
     assert status["stages"] == {"gcn": "tuning 0/3", "graphormer": "tuning 0/3"}
+
+
+def test_multi_objective_search_completes_and_reports_the_front(sqlite_url, cpp, hpo, tmp_path):
+    from pepland_hpo.hpo.spec import build_search_spec
+    from pepland_hpo.hpo.worker import run_worker
+
+    spec_file = tmp_path / "mo.yaml"
+    spec_file.write_text(
+        "kind: search\nname: mo\nvariant: gcn\n"
+        "split: {kind: stratified, fractions: [0.5, 0.25, 0.25], seed: 0}\n"
+        "space:\n  hidden_dim: [8, 16]\n  num_layers: [1, 2]\n  lr: [1.0e-3, 1.0e-2]\n"
+        "sampler: {kind: random}\npruner: {kind: median}\n"
+        "n_trials: 5\nsettings: {epochs: 1, batch_size: 16, patience: 0}\n"
+    )
+    spec = build_search_spec(spec_file, data=str(cpp(32)), objectives=["val_auroc", "params"])
+    assert spec.pruner == {"kind": "none"}  # Optuna cannot prune a multi-objective study
+    create_study_from_spec(sqlite_url, spec)
+    summary = run_worker(sqlite_url, "mo", gpu="cpu", threads=1)
+    assert summary.completed == 5 and summary.failed == 0
+    study = _study(sqlite_url, "mo")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_auroc", "params"]
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    for t in trials:
+        assert t.values[1] == t.user_attrs["param_count"]
+        assert t.values[0] == pytest.approx(t.user_attrs["val_metrics"]["auroc"])
+        assert t.intermediate_values == {}
+    # the front by definition, computed here without Optuna
+    def dominated(a):
+        return any(b.values[0] >= a.values[0] and b.values[1] <= a.values[1] and b.values != a.values
+                   for b in trials)
+    expected = {t.number for t in trials if not dominated(t)}
+    report = build_report(sqlite_url, "mo", out_dir=tmp_path / "r", publish=False)
+    assert {row["number"] for row in report.front} == expected
+    assert "## Pareto front" in report.markdown
+    for number in expected:
+        assert f"\n| {number} |" in report.markdown
+    assert (tmp_path / "r" / "front.png").stat().st_size > 1000
+    assert (tmp_path / "r" / "pareto.html").is_file()
+    status = collect_status(sqlite_url, "mo")["studies"][0]
+    assert status["front_size"] == len(expected) and status["direction"] == "maximize,minimize"

@@ -12,7 +12,19 @@ def render_report(report: AblationReport | SearchReport, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    if isinstance(report, SearchReport):
+    from pepland_hpo.hpo.report.front import FrontReport
+
+    if isinstance(report, FrontReport):
+        table = Table(title=f"search {report.study_name}: Pareto front of {len(report.front)} trial(s) "
+                            f"({report.n_complete} complete)")
+        params = sorted({k for row in report.front for k in row["params"]})
+        for col in ("trial", *(f"{o} ({d[:3]})" for o, d in zip(report.objectives, report.directions)), *params):
+            table.add_column(col)
+        for row in report.front:
+            table.add_row(str(row["number"]), *(f"{v:.4g}" for v in row["values"]),
+                          *(str(row["params"].get(k, "-")) for k in params))
+        console.print(table)
+    elif isinstance(report, SearchReport):
         table = Table(title=f"search {report.study_name}: best trial {report.best_number}")
         table.add_column("parameter")
         table.add_column("value")
