@@ -3,7 +3,7 @@
     python scripts/bench/recovery.py [--trials 12] [--kills 5] [--molecules 800] [--epochs 10]
                                      [--grace 10] [--no-reference]
 
-Two workers (``python -m pepland_hpo.hpo.worker``, one torch thread each)
+Two workers (``python -m pepland_hpo.cli worker``, one torch thread each)
 run an ablation of real short trials (gcn on a c-CPP slice; ~2 s epochs,
 ~20 s trials on an idle 2-core machine). At random moments the benchmark
 ``kill -9``s the worker that is running a trial and restarts it at once,
@@ -70,7 +70,7 @@ class Fleet:
         env = {**os.environ, "PEPLAND_HPO_STORAGE": self.url}
         log = open(self.log_dir / f"{self.study}-slot{slot}.out", "a")
         self.procs[slot] = subprocess.Popen(
-            [sys.executable, "-m", "pepland_hpo.hpo.worker", "--study", self.study, "--name", f"slot{slot}",
+            [sys.executable, "-m", "pepland_hpo.cli", "worker", "--study", self.study, "--name", f"slot{slot}",
              "--threads", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def done(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,9 +18,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from pepland_hpo.cli import app as cli_app
 from pepland_hpo.hpo.resilient import EnvironmentFailure
 from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import main as worker_main
 from pepland_hpo.hpo.worker import run_worker
 from pepland_hpo.paths import logs_dir
 
@@ -38,11 +37,11 @@ def _set_fault(url, fault):
 
 def _worker_main(url, name, outage_s):
     os.environ["PEPLAND_HPO_STORAGE"] = url  # as the command line gets it, never in argv
-    sys.exit(worker_main(["--study", "ab", "--name", name, "--storage-outage-s", str(outage_s)]))
+    cli_app(["worker", "--study", "ab", "--name", name, "--storage-outage-s", str(outage_s)], prog_name="pepland-hpo")
 
 
 def _start(url, name, outage_s):
-    """The worker's command-line entry point in a forked process (imports done: it starts at once)."""
+    """`pepland-hpo worker` in a forked process (imports done: it starts at once)."""
     proc = mp.get_context("fork").Process(target=_worker_main, args=(url, name, outage_s))
     proc.start()
     return proc

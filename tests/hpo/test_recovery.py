@@ -78,7 +78,7 @@ def test_sigkill_at_epoch_5_of_8_resumes_with_the_same_result(sqlite_url, cpp, h
     hpo.gcn_ablation(sqlite_url, data, [0], settings, name="ab")
     hpo.gcn_ablation(sqlite_url, data, [0], settings, name="ref")
     env = {**os.environ, "PEPLAND_HPO_STORAGE": sqlite_url}
-    victim = subprocess.Popen([sys.executable, "-m", "pepland_hpo.hpo.worker", "--study", "ab", "--name", "victim",
+    victim = subprocess.Popen([sys.executable, "-m", "pepland_hpo.cli", "worker", "--study", "ab", "--name", "victim",
                                "--threads", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rdb = open_storage(sqlite_url)
     study = optuna.load_study(study_name="ab", storage=rdb)

@@ -127,7 +127,7 @@ def test_sigkill_worker_trial_is_retried_by_another(sqlite_url, cpp, hpo):
 def test_sigterm_hands_trial_back_and_exits_0(sqlite_url, cpp, hpo):
     _ablation(sqlite_url, cpp(24), [0, 1], {**hpo.TINY, "fault": "sleep:20"})
     env = {**os.environ, "PEPLAND_HPO_STORAGE": sqlite_url}
-    proc = subprocess.Popen([sys.executable, "-m", "pepland_hpo.hpo.worker", "--study", "ab", "--name", "first"],
+    proc = subprocess.Popen([sys.executable, "-m", "pepland_hpo.cli", "worker", "--study", "ab", "--name", "first"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     study = _study(sqlite_url, "ab")
     hpo.wait_for(lambda: any(t.state == TrialState.RUNNING for t in study.get_trials()), timeout=90)
@@ -238,8 +238,7 @@ def test_launch_supervises_prefixed_workers(sqlite_url, cpp, hpo, capfd):
     from pepland_hpo.hpo.launcher import launch
 
     _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], {**hpo.TINY, "fault": "sleep:0.05"})
-    code = launch(sqlite_url, ["cpu"], per_gpu=2, study_name="ab",
-                  worker_cmd=[sys.executable, "-m", "pepland_hpo.hpo.worker"])
+    code = launch(sqlite_url, ["cpu"], per_gpu=2, study_name="ab")  # each worker: `python -m pepland_hpo.cli worker`
     out = capfd.readouterr().out
     assert code == 0, out
     assert "[cpu.0]" in out and "[cpu.1]" in out
