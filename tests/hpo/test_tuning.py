@@ -258,3 +258,31 @@ def test_multi_objective_search_completes_and_reports_the_front(sqlite_url, cpp,
     assert (tmp_path / "r" / "pareto.html").is_file()
     status = collect_status(sqlite_url, "mo")["studies"][0]
     assert status["front_size"] == len(expected) and status["direction"] == "maximize,minimize"
+
+
+def test_sampler_learns_from_its_own_variant_only():
+    """12 gcn tuning trials say lr=0.001 is best: TPE picks it for gcn, and a graphormer trial, with no
+    history of its own, still samples every choice (seeded: deterministic)."""
+    from pepland_hpo.hpo.spec import StudySpec
+
+    choices = [0.001, 0.01, 0.1, 1.0]
+    spec = StudySpec(kind="ablation", name="x", data="builtin:amp", variants=["gcn", "graphormer"], tune=30,
+                     space={"lr": choices}, direction="maximize",
+                     sampler={"kind": "tpe", "n_startup_trials": 4, "multivariate": True, "constant_liar": True})
+    dist = optuna.distributions.CategoricalDistribution(choices)
+
+    def picks(variant):
+        out = Counter()
+        for seed in range(20):
+            study = optuna.create_study(direction="maximize", sampler=tuning.VariantSampler(spec, seed))
+            for i in range(12):
+                lr = choices[i % 4]
+                study.add_trial(optuna.trial.create_trial(
+                    params={"lr": lr}, distributions={"lr": dist}, value=1.0 if lr == 0.001 else 0.0,
+                    user_attrs=tuning.tuning_attrs("gcn", 0, i)))
+            study.enqueue_trial({}, user_attrs=tuning.tuning_attrs(variant, 0, 99))
+            out[study.ask().suggest_categorical("lr", choices)] += 1
+        return out
+
+    assert picks("gcn")[0.001] >= 18
+    assert len(picks("graphormer")) >= 3  # no borrowed history: spread over the choices
