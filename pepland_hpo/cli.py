@@ -472,10 +472,10 @@ def pretrain(
     Example: `pepland-hpo pretrain --data corpus.csv --nproc 4 --checkpoint-every 500 --set precision=bf16`
     """
     from pepland_hpo.training.distributed import DistributedJobFailed
-    from pepland_hpo.training.pretrain import pretrain_file
+    from pepland_hpo.training.pretrain_job import run_pretraining
 
     try:
-        result = pretrain_file(data, variant=variant, settings=parse_settings(settings), device=device,
+        result = run_pretraining(data, variant=variant, settings=parse_settings(settings), device=device,
                                progress=True, nproc=nproc, checkpoint_every=checkpoint_every, resume=resume,
                                timeout_s=timeout)
     except DistributedJobFailed as exc:  # a rank died or timed out: one line, not a traceback per rank

@@ -64,7 +64,7 @@ def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]]) -> list
     elif len(y):
         lines.append(f"  labels: mean {float(np.mean(y)):.4g}, sd {float(np.std(y)):.4g}, "
                      f"range {float(np.min(y)):.4g} .. {float(np.max(y)):.4g}")
-    lines.append(f"split: {spec.split['kind']} (seed {spec.split['seed']}): train {len(split['train'])}, "
+    lines.append(f"split: {spec.split.kind} (seed {spec.split.seed}): train {len(split['train'])}, "
                  f"valid {len(split['valid'])}, test {len(split['test'])}")
     skipped = dataset.invalid
     if skipped:
@@ -92,15 +92,20 @@ def compute_split(spec: StudySpec, dataset) -> list[dict[str, list[int]]]:
     splits = make_splits(
         list(dataset.smiles),
         labels,
-        kind=spec.split["kind"],
-        fractions=tuple(spec.split["fractions"]),
-        seed=spec.split["seed"],
-        repeats=int(spec.split.get("repeats", 1)),
+        kind=spec.split.kind,
+        fractions=tuple(spec.split.fractions),
+        seed=spec.split.seed,
+        repeats=spec.split.repeats,
     )
     return [s.to_dict() for s in splits]
 
 
 def _comparable(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    # through the schema, so a study stored by an older version (settings as strings) compares by value
+    try:
+        spec_dict = StudySpec.from_dict(spec_dict).to_dict()
+    except UserInputError:
+        pass
     return {k: v for k, v in spec_dict.items() if k not in _EXTENDABLE}
 
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import os
 import sys
 import time
 from typing import Any
+
+from pepland_hpo.errors import UserInputError
 
 
 def inject_fault(kind: str, device: str) -> None:
@@ -49,16 +52,16 @@ def inject_fault(kind: str, device: str) -> None:
         torch.nn.modules.module.register_module_forward_hook(_poison)
 
 
-def light_trial(job: dict[str, Any], seconds: float, on_epoch) -> dict[str, Any]:
+def light_trial(job, seconds: float, on_epoch) -> dict[str, Any]:
     """``fault=sleep:S``: no training, S seconds of sleep over the epochs, a synthetic metric.
 
     For scheduling tests and the benchmark, where what matters is the
     framework around a trial rather than learning.
     """
-    epochs = int(job["train_overrides"].get("epochs", 1))
-    key = json.dumps([job["variant"], job["seed"], job["params"]], sort_keys=True)
+    epochs = job.train.epochs  # job: a hpo.trial_job.TrialJob
+    key = json.dumps([job.variant, job.seed, job.params], sort_keys=True)
     base = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    metric = job["metric"]
+    metric = job.metric
     epoch_seconds = []
     best = None
     for epoch in range(1, epochs + 1):
@@ -71,7 +74,7 @@ def light_trial(job: dict[str, Any], seconds: float, on_epoch) -> dict[str, Any]
     return {
         "best_value": best, "best_epoch": epochs, "val_metrics": {metric: best}, "test_metrics": {},
         "param_count": 0, "epochs_run": epochs, "epoch_seconds": epoch_seconds, "non_finite_steps": 0,
-        "checkpoint": None, "device": job["device"], "extra": {"light_trial": True},
+        "checkpoint": None, "device": job.device, "extra": {"light_trial": True},
     }
 
 
@@ -95,4 +98,46 @@ def classify_failure(exc: BaseException) -> str:
     return f"error: {type(exc).__name__}: {first[:300]}"
 
 
-__all__ = ["classify_failure", "inject_fault", "light_trial"]
+
+
+FAULT_KINDS = ("oom", "nan", "segfault", "error", "sleep")
+FAULTS_ENV = "PEPLAND_HPO_ALLOW_FAULTS"
+
+
+def parse_fault(text: str | None) -> dict[str, str]:
+    """``fault`` grammar: ``KIND[@SEED][,KIND[@SEED]...]``; KIND is oom, nan, segfault, error or sleep:S.
+
+    Returns ``{"*" or seed: kind}``. Only honoured when ``PEPLAND_HPO_ALLOW_FAULTS=1``:
+    it exists so tests can make a real OOM, NaN or segfault happen inside a trial.
+    """
+    if text is None or str(text).strip() == "":
+        return {}
+    out: dict[str, str] = {}
+    for part in str(text).split(","):
+        part = part.strip()
+        kind, _, seed = part.partition("@")
+        base = kind.split(":", 1)[0]
+        if base not in FAULT_KINDS:
+            raise UserInputError(f"fault: unknown kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        if base == "sleep":
+            try:
+                float(kind.split(":", 1)[1])
+            except (IndexError, ValueError):
+                raise UserInputError(f"fault: sleep needs seconds, e.g. sleep:2, got {kind!r}") from None
+        if seed and not seed.lstrip("-").isdigit():
+            raise UserInputError(f"fault: {part!r}: expected KIND@SEED with an integer seed")
+        out[seed or "*"] = kind
+    return out
+
+
+def fault_for_seed(settings: dict[str, Any], seed: int) -> str | None:
+    faults = parse_fault(settings.get("fault"))
+    return faults.get(str(seed), faults.get("*"))
+
+
+def faults_allowed() -> bool:
+    return os.environ.get(FAULTS_ENV) == "1"
+
+
+__all__ = ["FAULTS_ENV", "FAULT_KINDS", "classify_failure", "fault_for_seed", "faults_allowed", "inject_fault",
+           "light_trial", "parse_fault"]

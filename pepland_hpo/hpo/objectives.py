@@ -5,9 +5,8 @@ natural direction), ``params`` (the model's parameter count, minimised) or
 ``seconds_per_epoch`` (mean training seconds per epoch, minimised). The study
 is Optuna's multi-objective study (one direction per objective); a worker
 tells the list of values in this order. Optuna cannot report intermediate
-values or prune in a multi-objective study, so such a search has no pruner
-(``spec.build_pruner`` gives ``NopPruner``) and workers report no epochs to
-Optuna. The report shows the Pareto front, ``study.best_trials``.
+values or prune in a multi-objective study, so such a search's pruner is
+``none`` (set when the spec is read) and workers report no epochs to Optuna. The report shows the Pareto front, ``study.best_trials``.
 """
 
 from __future__ import annotations
@@ -28,29 +27,23 @@ def parse_objectives(text: str | None) -> list[str] | None:
     return [p.strip() for p in str(text).split(",")]
 
 
-def check_objectives(spec) -> None:
-    """Structure only (the metric's task is known once the data is loaded: :func:`resolve_objectives`)."""
-    objectives = spec.objectives
-    if objectives is None:
-        return
-    where = f"{spec.source}: objectives" if spec.source else "objectives"
-    if spec.kind != "search":
-        raise UserInputError(f"{where}: several objectives apply to a search only")
+def objectives_problem(objectives: Any, kind: str) -> str | None:
+    """What is wrong with ``objectives`` (structure only; the metric's task is known once the data is
+    loaded: :func:`resolve_objectives`), or None."""
+    if kind != "search":
+        return "several objectives apply to a search only"
     if (not isinstance(objectives, list) or len(objectives) < 2
             or not all(isinstance(o, str) and o.strip() for o in objectives)):
-        raise UserInputError(f"{where}: expected two or more names, e.g. val_auroc,params; got {objectives!r}")
+        return f"expected two or more names, e.g. val_auroc,params; got {objectives!r}"
     if len(set(objectives)) != len(objectives):
-        raise UserInputError(f"{where}: an objective is listed twice")
+        return "an objective is listed twice"
     for name in objectives:
         if name not in COSTS and not name.startswith(VAL_PREFIX):
-            raise UserInputError(f"{where}: unknown objective {name!r}; expected val_<metric> "
-                                 f"(e.g. val_auroc), {', '.join(COSTS)}")
+            return f"unknown objective {name!r}; expected val_<metric> (e.g. val_auroc), {', '.join(COSTS)}"
     vals = [o for o in objectives if o.startswith(VAL_PREFIX)]
     if len(vals) != 1:
-        raise UserInputError(f"{where}: expected exactly one validation metric (val_<metric>), got {len(vals)}")
-    if spec.pruner.get("kind") != "none":
-        # Optuna's Trial.report/should_prune do not support multi-objective studies
-        spec.pruner = {"kind": "none"}
+        return f"expected exactly one validation metric (val_<metric>), got {len(vals)}"
+    return None
 
 
 def resolve_objectives(spec, task: str) -> None:
@@ -93,4 +86,4 @@ def values(spec, best_value: float, attrs: dict[str, Any]) -> list[float] | None
     return out
 
 
-__all__ = ["COSTS", "check_objectives", "directions", "parse_objectives", "resolve_objectives", "values"]
+__all__ = ["COSTS", "objectives_problem", "directions", "parse_objectives", "resolve_objectives", "values"]

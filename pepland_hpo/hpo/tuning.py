@@ -69,33 +69,18 @@ PLAN_GRID: dict[str, list[Any]] = {
 # --------------------------------------------------------------------------- the spec
 
 
-def check_tune(spec) -> None:
-    """``tune`` is a positive integer of an ablation; a tuned ablation searches ``space``
-    (filled with :data:`PLAN_GRID`, less the fixed settings, when empty)."""
-    where = f"{spec.source}: " if spec.source else ""
-    tune = spec.tune
-    if tune is None:
-        if spec.kind == "ablation" and spec.space:
-            raise UserInputError(f"{where}space: an ablation has no search space (use settings, or tune: N "
-                                 "to tune every variant over it first)")
-        return
-    if not isinstance(tune, int) or isinstance(tune, bool) or tune < 1:
-        raise UserInputError(f"{where}tune: expected a positive integer (trials per variant), got {tune!r}")
-    if spec.kind != "ablation":
-        raise UserInputError(f"{where}tune: applies to ablation studies only (a search is tuning already)")
-    if spec.pruner.get("kind") == "hyperband":
-        raise UserInputError(f"{where}pruner.kind: hyperband cannot prune one variant's trials at a time "
-                             "in a tuned ablation; use median or none")
-    if not spec.space:
-        spec.space = {k: list(v) for k, v in PLAN_GRID.items() if k not in spec.settings}
-    if not spec.space:
-        raise UserInputError(f"{where}space: every setting of the default grid is fixed by settings; "
-                             "nothing is left to tune")
+def default_space(settings) -> dict[str, list[Any]]:
+    """A tuned ablation's space when its spec gives none: :data:`PLAN_GRID` less the fixed settings."""
+    return {k: list(v) for k, v in PLAN_GRID.items() if k not in settings}
 
 
-def suggest_choices(trial, space: dict[str, list[Any]]) -> dict[str, Any]:
-    """What the worker asks a trial for: one categorical choice per key of ``space``."""
-    return {key: trial.suggest_categorical(key, choices) for key, choices in space.items()}
+def suggest_for(spec) -> Callable[[Any, str], dict[str, Any]]:
+    """What the worker asks a stage-1 trial for: the spec's space, suggested for ``variant`` (conditional
+    parameters included, :func:`.space.suggest`)."""
+    from pepland_hpo.hpo.space import suggest
+
+    fixed = spec.training_settings()
+    return lambda trial, variant: suggest(trial, spec.space, variant, fixed)
 
 
 # --------------------------------------------------------------------------- trial roles
@@ -245,10 +230,9 @@ def advance(study, rdb) -> dict[str, int]:
 # --------------------------------------------------------------------------- sampler and pruner
 
 
-def _inner_spec(spec):
-    from pepland_hpo.hpo.spec import StudySpec
-
-    return StudySpec.from_dict({**spec.to_dict(), "kind": "search", "tune": None})
+def inner_spec(spec):
+    """The spec as the search its sampler and pruner are built for (not validated: only they read it)."""
+    return spec.model_copy(update={"kind": "search", "tune": None})
 
 
 def variant_study(study, trial: FrozenTrial, states: tuple, sampler=None, pruner=None) -> optuna.Study:
@@ -267,17 +251,16 @@ class VariantSampler(optuna.samplers.BaseSampler):
 
     The first parameter a stage-1 trial asks for plans all of them: a fresh
     inner sampler (the spec's, seeded from the worker seed and the trial
-    number) runs ``suggest`` on a trial of the variant's in-memory study, and
+    number) runs :func:`.space.suggest` on a trial of the variant's in-memory study, and
     the real trial then receives exactly those values. Conditional spaces stay
     consistent because the same ``suggest`` runs on both. Trials of other
     stages ask for nothing.
     """
 
-    def __init__(self, spec, seed: int | None = None,
-                 suggest: Callable[[Any, dict[str, list[Any]]], dict[str, Any]] = suggest_choices) -> None:
-        self._spec = _inner_spec(spec)
+    def __init__(self, spec, seed: int | None = None) -> None:
+        self._spec = inner_spec(spec)
         self._seed = seed
-        self._suggest = suggest
+        self._suggest = suggest_for(spec)
         self._planned: dict[int, dict[str, Any]] = {}
 
     def infer_relative_search_space(self, study, trial):
@@ -293,7 +276,7 @@ class VariantSampler(optuna.samplers.BaseSampler):
         tmp = variant_study(study, trial, (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
                              sampler=build_sampler(self._spec, seed=seed))
         ask = tmp.ask()
-        self._suggest(ask, self._spec.space)
+        self._suggest(ask, _variant(trial))
         return dict(ask.params)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
@@ -357,6 +340,6 @@ def tuning_markdown(summary: dict[str, Any] | None, metric: str) -> list[str]:
     return out + [""]
 
 
-__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "variant_study", "best_tuning_trial", "check_tune",
-           "describe_progress", "enqueue_tuning", "final_trials", "is_tuning", "progress", "stage_of",
-           "suggest_choices", "tuned_params", "tuning_markdown", "tuning_summary"]
+__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "best_tuning_trial", "default_space",
+           "describe_progress", "enqueue_tuning", "final_trials", "inner_spec", "is_tuning", "progress",
+           "stage_of", "suggest_for", "tuned_params", "tuning_markdown", "tuning_summary", "variant_study"]

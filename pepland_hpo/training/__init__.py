@@ -31,7 +31,7 @@ _EXPORTS = {
     "ExperimentConfig": "run",
     "ExperimentResult": "run",
     "run_experiment": "run",
-    "split_settings_overrides": "run",
+    "parse_settings": "settings",
 }
 
 __all__ = sorted(_EXPORTS)

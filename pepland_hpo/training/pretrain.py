@@ -592,23 +592,3 @@ def save_pretrained_artifact(path, result: PretrainResult, key: str, settings: d
 
 def loss_is_finite(values: Sequence[float]) -> bool:
     return all(math.isfinite(v) for v in values)
-
-
-def pretrain_file(
-    data: str,
-    variant: str = "full",
-    settings: dict[str, Any] | None = None,
-    device: str = "auto",
-    progress: bool = False,
-    **job: Any,
-) -> dict[str, Any]:
-    """`pepland-hpo pretrain`: pretrain a variant's encoder on a user corpus, or reuse the stored one.
-
-    The result is the same content-addressed artifact a study's `full` trials look
-    up, so pretraining ahead of a study saves every worker that work later.
-    ``job`` takes ``nproc``, ``checkpoint_every``, ``resume``, ``timeout_s``
-    (see :func:`pepland_hpo.training.pretrain_job.run_pretraining`).
-    """
-    from pepland_hpo.training.pretrain_job import run_pretraining
-
-    return run_pretraining(data, variant=variant, settings=settings, device=device, progress=progress, **job)

@@ -86,9 +86,9 @@ def _rank_main(ctx, job: dict[str, Any]) -> None:
 
 def _configs(variant: str, settings: dict[str, Any] | None):
     from pepland_hpo.models.variants import variant_model_config
-    from pepland_hpo.training.run import split_settings_overrides
+    from pepland_hpo.training.settings import parse_settings
 
-    model_over, train_over = split_settings_overrides(settings or {})
+    model_over, train_over = parse_settings(settings or {})
     return variant_model_config(variant, **model_over), TrainConfig.from_dict(train_over)
 
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import time
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,13 +37,12 @@ from pepland_hpo.training.device import resolve_device
 from pepland_hpo.training.loop import EpochCallback, evaluate, train_supervised
 from pepland_hpo.training.metrics import TASKS, check_metric, metric_direction
 from pepland_hpo.training.seeding import seed_everything
+from pepland_hpo.training.settings import parse_settings
+from pepland_hpo.validation import check_fields, parse_fields
 
 log = logging.getLogger(__name__)
 
-SPLIT_KINDS = ("random", "stratified", "similarity")
 SPLIT_NAMES = ("train", "valid", "test")
-# ModelConfig fields that follow from the data, never from a user's --set
-DATA_DERIVED_MODEL_FIELDS = ("atom_dim", "bond_dim", "out_dim")
 
 
 class SplitIndices(NamedTuple):
@@ -89,36 +87,26 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ExperimentConfig":
-        values = dict(values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserInputError(f"unknown experiment setting(s): {', '.join(unknown)}")
-        if isinstance(values.get("train"), Mapping):
-            values["train"] = TrainConfig.from_dict(dict(values["train"]))
-        if "split_fractions" in values:
-            values["split_fractions"] = tuple(float(x) for x in values["split_fractions"])
-        cfg = cls(**values)
+        cfg = cls(**parse_fields(cls, values))  # unknown keys and bad values name the key
         cfg.validate()
         return cfg
 
     def with_settings(self, settings: Mapping[str, Any]) -> "ExperimentConfig":
-        """A copy with flat ``--set key=value`` settings applied (see :func:`split_settings_overrides`)."""
-        model_over, train_over = split_settings_overrides(settings)
+        """A copy with flat ``--set key=value`` settings applied (:func:`.settings.parse_settings`)."""
+        model_over, train_over = parse_settings(settings)
         # the experiment's seed is the one run_experiment uses; a --set seed must not be lost
         seed = train_over.get("seed", self.seed)
-        train = TrainConfig.from_dict({**self.train.to_dict(), **train_over, "seed": seed})
+        train = replace(self.train, **{**train_over, "seed": seed})
+        train.validate()
         return replace(self, model_overrides={**self.model_overrides, **model_over}, train=train, seed=seed)
 
     def validate(self) -> None:
+        """Declared types (task, split kind, fractions, the nested TrainConfig), then the rest."""
+        check_fields(self)
         if not self.data:
             raise UserInputError("data: no data source given")
-        if self.task is not None and self.task not in TASKS:
-            raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.split not in SPLIT_KINDS:
-            raise UserInputError(f"split must be one of {', '.join(SPLIT_KINDS)}, got {self.split!r}")
         fr = tuple(self.split_fractions)
-        if len(fr) != 3 or any(not np.isfinite(x) or x < 0 for x in fr) or fr[0] <= 0 or fr[1] <= 0:
+        if any(x < 0 for x in fr) or fr[0] <= 0 or fr[1] <= 0:
             raise UserInputError(
                 f"split_fractions must be three non-negative numbers with train and valid > 0, got {fr}"
             )
@@ -128,12 +116,10 @@ class ExperimentConfig:
             metric_direction(self.metric)
             if self.task is not None:
                 check_metric(self.task, self.metric)
-        bad = sorted(set(self.model_overrides) & set(DATA_DERIVED_MODEL_FIELDS))
+        parse_settings(self.model_overrides)  # model keys only: a training key here is a mistake
+        bad = sorted(set(self.model_overrides) - {f.name for f in fields(ModelConfig)})
         if bad:
-            raise UserInputError(f"model setting(s) {', '.join(bad)} follow from the data and cannot be set")
-        unknown = sorted(set(self.model_overrides) - {f.name for f in fields(ModelConfig)})
-        if unknown:
-            raise UserInputError(f"unknown model setting(s): {', '.join(unknown)}")
+            raise UserInputError(f"model_overrides: {bad[0]} is a training setting, not a model setting")
         self.train.validate()
 
 
@@ -169,122 +155,6 @@ class ExperimentResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-# --------------------------------------------------------------------------- --set parsing
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
-def _settable_fields(cls) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in fields(cls)}
-
-
-def _parse_value(key: str, value: Any, annotation: Any) -> Any:
-    """``value`` (a string from the command line, or already typed from YAML) as the field's type."""
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        choices = typing.get_args(annotation)
-        for choice in choices:
-            if value == choice or (isinstance(value, str) and value.strip() == str(choice)):
-                return choice
-        raise UserInputError(f"setting {key}={value!r}: expected one of {', '.join(map(str, choices))}")
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise UserInputError(f"setting {key}={value!r}: expected true or false")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise UserInputError(f"setting {key}={value!r}: expected an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise UserInputError(f"setting {key}={value!r}: expected an integer") from None
-    if annotation is float:
-        if isinstance(value, bool):
-            raise UserInputError(f"setting {key}={value!r}: expected a number")
-        try:
-            number = float(str(value).strip()) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            raise UserInputError(f"setting {key}={value!r}: expected a number") from None
-        if not np.isfinite(number):
-            raise UserInputError(f"setting {key}={value!r}: expected a finite number")
-        return number
-    if annotation is str:
-        return str(value)
-    raise UserInputError(f"setting {key} cannot be set from the command line")  # pragma: no cover
-
-
-def split_settings_overrides(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Sort flat ``key=value`` settings into ``(model_overrides, train_overrides)``.
-
-    Keys are ModelConfig or TrainConfig field names (``-`` may stand for
-    ``_``); string values are parsed to the field's type. Unknown keys, values
-    that do not parse, and values out of range (``dropout=2``) raise
-    ``UserInputError`` naming the key.
-
-    >>> split_settings_overrides({"hidden_dim": "32", "lr": "5e-4"})
-    ({'hidden_dim': 32}, {'lr': 0.0005})
-    """
-    model_fields = _settable_fields(ModelConfig)
-    train_fields = _settable_fields(TrainConfig)
-    model_over: dict[str, Any] = {}
-    train_over: dict[str, Any] = {}
-    for raw_key, value in settings.items():
-        key = str(raw_key).strip().replace("-", "_")
-        if key in DATA_DERIVED_MODEL_FIELDS:
-            raise UserInputError(f"setting {key} follows from the data and cannot be set")
-        if key in model_fields:
-            model_over[key] = _parse_value(key, value, model_fields[key])
-        elif key in train_fields:
-            train_over[key] = _parse_value(key, value, train_fields[key])
-        else:
-            known = sorted(set(model_fields) - set(DATA_DERIVED_MODEL_FIELDS)) + sorted(train_fields)
-            raise UserInputError(f"unknown setting {key!r}; known settings: {', '.join(known)}")
-    # range checks, one key at a time so the message names the key at fault
-    for key, value in model_over.items():
-        _check_one(_model_bases(), key, value)
-    for key, value in train_over.items():
-        _check_one([TrainConfig()], key, value)
-    return model_over, train_over
-
-
-def _model_bases() -> list[ModelConfig]:
-    """Configs to check one model setting against: the plain default (GCN) and the
-    ``full`` variant (transformer, every encoding on). A setting valid under neither
-    (``dropout=2``) is wrong whatever the variant; one valid under only one of them
-    (``spatial=true`` needs attention) is checked later against the variant it meets."""
-    bases = [ModelConfig()]
-    try:
-        from pepland_hpo.models.variants import variant_model_config
-
-        bases.append(variant_model_config("full"))
-    except (ImportError, UserInputError):  # pragma: no cover - variants without a `full` preset
-        pass
-    return bases
-
-
-def _check_one(bases: list, key: str, value: Any) -> None:
-    error: UserInputError | None = None
-    for base in bases:
-        try:
-            replace(base, **{key: value}).validate()
-            return
-        except UserInputError as exc:
-            error = error or exc
-    message = str(error)
-    raise UserInputError(message if key in message else f"setting {key}={value!r}: {message}") from None
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -506,5 +376,4 @@ __all__ = [
     "SplitIndices",
     "make_experiment_split",
     "run_experiment",
-    "split_settings_overrides",
 ]

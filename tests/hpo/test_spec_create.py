@@ -26,14 +26,16 @@ def test_shipped_specs_load():
     assert ab.kind == "ablation" and ab.variants == ["gcn", "graphormer", "performer", "hierpool", "fragments", "full", "fusion"]
     se = load_spec(SEARCH)
     assert se.kind == "search" and se.variants == ["full"]
-    assert se.space["hidden_dim"] == [128, 256, 512]
-    assert se.space["num_layers"] == [4, 6, 8, 12]
-    assert se.space["num_heads"] == [4, 8, 16]
-    assert se.space["dropout"] == [0.0, 0.1, 0.2]
-    assert se.space["lr"] == [1e-5, 5e-5, 1e-4, 5e-4]
-    assert se.space["temperature"] == [0.05, 0.07, 0.1, 0.2]
-    assert se.sampler == {"kind": "tpe", "multivariate": True, "constant_liar": True, "n_startup_trials": 10}
-    assert se.pruner["kind"] == "median"
+    space = se.to_dict()["space"]  # the training plan's grid, as the stored spec keeps it
+    assert space["hidden_dim"] == [128, 256, 512]
+    assert space["num_layers"] == [4, 6, 8, 12]
+    assert space["num_heads"] == [4, 8, 16]
+    assert space["dropout"] == [0.0, 0.1, 0.2]
+    assert space["lr"] == [1e-5, 5e-5, 1e-4, 5e-4]
+    assert space["temperature"] == [0.05, 0.07, 0.1, 0.2]
+    assert se.sampler.model_dump() == {"kind": "tpe", "multivariate": True, "constant_liar": True,
+                                       "n_startup_trials": 10, "group": False}
+    assert se.pruner.kind == "median"
 
 
 def test_unknown_key_and_bad_value_name_file_and_key(tmp_path):

@@ -232,7 +232,7 @@ def test_multi_objective_search_completes_and_reports_the_front(sqlite_url, cpp,
         "n_trials: 5\nsettings: {epochs: 1, batch_size: 16, patience: 0}\n"
     )
     spec = build_search_spec(spec_file, data=str(cpp(32)), objectives=["val_auroc", "params"])
-    assert spec.pruner == {"kind": "none"}  # Optuna cannot prune a multi-objective study
+    assert spec.pruner.kind == "none"  # Optuna cannot prune a multi-objective study
     create_study_from_spec(sqlite_url, spec)
     summary = run_worker(sqlite_url, "mo", gpu="cpu", threads=1)
     assert summary.completed == 5 and summary.failed == 0

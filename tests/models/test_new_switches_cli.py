@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pepland_hpo.cli import app
-from pepland_hpo.training.run import split_settings_overrides
+from pepland_hpo.training.settings import parse_settings
 
 NEW = {
     "sum_readout": "true", "sum_scale": "50", "fragments": "true", "fragment_every": "2",
@@ -18,7 +18,7 @@ NEW = {
 
 
 def test_new_settings_parse_to_their_types():
-    model, train = split_settings_overrides(NEW)
+    model, train = parse_settings(NEW)
     assert model == {"sum_readout": True, "sum_scale": 50.0, "fragments": True, "fragment_every": 2,
                      "fragment_max_distance": 6, "fragment_sum_scale": 10.0, "fingerprint": True}
     assert train == {"lr_schedule": "plateau", "warmup_epochs": 0.5, "min_lr_ratio": 0.05,

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from pepland_hpo.data.splits import make_split
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.training.checkpoints import load_checkpoint
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.loop import evaluate
-from pepland_hpo.training.run import ExperimentConfig, run_experiment, split_settings_overrides
+from pepland_hpo.training.run import ExperimentConfig, run_experiment
+from pepland_hpo.training.settings import parse_settings
 
 SMALL = {"hidden_dim": 16, "num_layers": 2, "num_heads": 2}
 
@@ -33,7 +35,7 @@ def explicit_split(n=60):
 
 
 def test_settings_are_sorted_and_typed():
-    model, train = split_settings_overrides({
+    model, train = parse_settings({
         "hidden_dim": "32", "num-layers": "2", "dropout": "0", "pooling": "hierarchical",
         "spatial": "true", "lr": "5e-4", "epochs": 3, "precision": "bf16", "standardize_targets": "no",
     })
@@ -59,7 +61,7 @@ def test_settings_are_sorted_and_typed():
 )
 def test_bad_settings_name_the_key(settings, message):
     with pytest.raises(UserInputError, match=message):
-        split_settings_overrides(settings)
+        parse_settings(settings)
 
 
 def test_experiment_config_dict_round_trip_and_settings():
@@ -108,8 +110,6 @@ def test_gcn_end_to_end(cpp_file, storage_home):
 
 
 def test_made_split_and_callback_exception(cpp_file):
-    pytest.importorskip("pepland_hpo.data.splits")
-
     class Pruned(Exception):
         pass
 
@@ -124,6 +124,13 @@ def test_made_split_and_callback_exception(cpp_file):
         run_experiment(cfg, on_epoch=prune)
     result = run_experiment(replace_train(cfg, epochs=1))
     assert sum(result.split_sizes.values()) == 60 and result.split_sizes["test"] > 0
+    # the split is the data layer's, made from the same molecules, labels and settings
+    from pepland_hpo.data.dataset import load_dataset
+
+    data = load_dataset(str(cpp_file))
+    made = make_split(list(data.smiles), np.asarray(data.targets)[:, 0], kind="stratified",
+                      fractions=tuple(cfg.split_fractions), seed=cfg.split_seed)
+    assert result.split_sizes == {name: len(getattr(made, name)) for name in ("train", "valid", "test")}
 
 
 def replace_train(cfg, **changes):

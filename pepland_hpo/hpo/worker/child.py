@@ -19,10 +19,10 @@ import ctypes
 import os
 import signal
 import traceback
-from typing import Any
 
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.faults import classify_failure, inject_fault, light_trial
+from pepland_hpo.hpo.trial_job import TrialJob
 
 CHILD_POLL_S = 2.0  # how often a child waiting for its parent's answer checks the parent is alive
 
@@ -42,13 +42,14 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def child_main(conn, job: dict[str, Any]) -> None:
+def child_main(conn, job: TrialJob, split: dict[str, list[int]] | None) -> None:
+    """Run ``job`` on ``split`` (row indices) and send the outcome through ``conn``; never touches the storage."""
     # Ctrl-C in a terminal reaches the whole process group: the parent decides
     # what happens to the trial, the child just gets stopped by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _set_parent_death_signal()
-    if os.getppid() != job["parent_pid"]:  # the parent died before prctl took effect
+    if os.getppid() != job.parent_pid:  # the parent died before prctl took effect
         os._exit(1)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -56,38 +57,29 @@ def child_main(conn, job: dict[str, Any]) -> None:
         conn.send(("epoch", int(epoch), clean))
         # The parent may be busy riding out a storage outage (bounded); never wait on a dead one.
         while not conn.poll(CHILD_POLL_S):
-            if os.getppid() != job["parent_pid"]:
+            if os.getppid() != job.parent_pid:
                 os._exit(1)
         if conn.recv() == "prune":
             raise _Pruned(epoch)
 
     try:
-        if job.get("threads"):
+        if job.threads:
             import torch
 
-            torch.set_num_threads(int(job["threads"]))
-        fault = job.get("fault")
+            torch.set_num_threads(job.threads)
+        fault = job.fault
         if fault and fault.startswith("sleep:"):
             conn.send(("result", light_trial(job, float(fault.split(":", 1)[1]), on_epoch)))
             return
         if fault:
-            inject_fault(fault, job["device"])
-        from pepland_hpo.training.config import TrainConfig
-        from pepland_hpo.training.run import ExperimentConfig, run_experiment
-
-        cfg = ExperimentConfig(
-            data=job["data"], target=job["target"], task=job["task"], smiles_col=job["smiles_col"],
-            split_indices=job["split"], variant=job["variant"], seed=job["seed"],
-            model_overrides=job["model_overrides"],
-            train=TrainConfig.from_dict({**TrainConfig().to_dict(), **job["train_overrides"]}),
-            metric=job["metric"], checkpoint_dir=job["checkpoint_dir"],
-            checkpoint_name=f"trial-{job['number']}.pt", device=job["device"],
-        )
+            inject_fault(fault, job.device)
         from pepland_hpo.training.resume import ResumePoint
+        from pepland_hpo.training.run import run_experiment
 
+        cfg = job.experiment(split)
         resume = None
-        if job.get("resume_path") and int(job.get("checkpoint_every") or 0) > 0:
-            resume = ResumePoint(job["resume_path"], int(job["checkpoint_every"]),
+        if job.resume_path and job.train.checkpoint_every > 0:
+            resume = ResumePoint(job.resume_path, job.train.checkpoint_every,
                                  on_resume=lambda epoch: conn.send(("resumed", int(epoch))))
         result = run_experiment(cfg, on_epoch=on_epoch, resume=resume)
         payload = result.to_dict()

@@ -23,8 +23,10 @@ from pepland_hpo.hpo.resilient import (
     WorkerMustStop,
     outage_setting,
 )
-from pepland_hpo.hpo.spec import fault_for_seed, faults_allowed, load_spec_data
+from pepland_hpo.hpo.faults import fault_for_seed, faults_allowed
+from pepland_hpo.hpo.spec import load_spec_data
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
+from pepland_hpo.hpo.trial_job import Infeasible, TrialJob
 from pepland_hpo.hpo.worker.child import child_main
 from pepland_hpo.hpo.worker.record import Recording
 from pepland_hpo.hpo.worker.stop import StopRequest
@@ -125,10 +127,7 @@ class Worker(Supervision, Recording):
             study_name=self.study_name, storage=self.rdb,
             sampler=build_sampler(self.spec, seed=_worker_seed(self.name)), pruner=build_pruner(self.spec),
         )
-        from pepland_hpo.training.run import split_settings_overrides
-
-        self.base_settings = self.spec.training_settings()
-        split_settings_overrides(self.base_settings)  # fails now, not in every trial
+        self.base_settings = self.spec.training_settings()  # typed when the spec was read
         self.fault_ok = faults_allowed()
         _preload_heavy_modules()
 
@@ -199,40 +198,44 @@ class Worker(Supervision, Recording):
         if self.stop.requested:
             raise StorageOutage("stopped by signal while the storage was unreachable; the trial is left for reaping")
 
-    def _job(self, trial) -> dict[str, Any]:
+    def _job(self, trial) -> tuple[TrialJob, dict[str, list[int]] | None]:
+        """The trial's typed job and split; :class:`.trial_job.Infeasible` when its parameters cannot be built."""
         from pepland_hpo.hpo import tuning
         from pepland_hpo.hpo.identity import study_splits, trial_identity
-        from pepland_hpo.training.run import split_settings_overrides
+        from pepland_hpo.hpo.space import infeasible_reason, suggest
+        from pepland_hpo.training.settings import parse_settings
 
         spec = self.spec
         params: dict[str, Any] = {}
-        split = self.split
+        split, repeat = self.split, 0
         frozen = self.rdb.get_trial(trial._trial_id)
         if self.kind == "ablation":
             # identity from the queued trial's user attrs (hpo.identity), never suggested
             ident = trial_identity(frozen)
             if ident is None:
                 raise UserInputError(f"trial {trial.number} names no variant and seed (not queued by create)")
-            variant, seed = ident.variant, ident.seed
-            split = self.split if ident.split_repeat == 0 else study_splits(self.study.user_attrs)[ident.split_repeat]
+            variant, seed, repeat = ident.variant, ident.seed, ident.split_repeat
+            split = self.split if repeat == 0 else study_splits(self.study.user_attrs)[repeat]
             params = tuning.tuned_params(frozen)  # a tuned ablation's stage 2: its variant's best configuration
         else:
             variant, seed = spec.variants[0], spec.seeds[0]
         if self.kind == "search" or tuning.is_tuning(frozen):
-            for key, choices in spec.space.items():
-                params[key] = trial.suggest_categorical(key, choices)
-        settings = {**self.base_settings, **{k: str(v) for k, v in params.items()}}
-        model_over, train_over = split_settings_overrides(settings)
-        fault = fault_for_seed(spec.settings, seed) if self.fault_ok else None
-        ckpt_dir = storage_root() / "tmp" / f"{self.name}-trial-{trial.number}"
-        return {
-            "number": trial.number, "variant": variant, "seed": int(seed), "params": params,
-            "data": spec.data, "target": spec.target, "task": spec.task, "smiles_col": spec.smiles_col,
-            "split": split, "metric": spec.metric, "model_overrides": model_over,
-            "train_overrides": train_over, "device": self.device, "fault": fault,
-            "checkpoint_dir": str(ckpt_dir), "threads": self.threads, "parent_pid": os.getpid(),
-            "stage": tuning.stage_of(frozen),
-        }
+            params = suggest(trial, spec.space, variant, self.base_settings)
+        settings = {**self.base_settings, **params}
+        reason = infeasible_reason(variant, settings)
+        if reason is not None:
+            raise Infeasible(reason)
+        model_over, train_over = parse_settings(settings)
+        job = TrialJob(
+            number=trial.number, variant=variant, seed=int(seed), split_repeat=repeat, params=params,
+            data=spec.data, target=spec.target, task=spec.task, smiles_col=spec.smiles_col, metric=spec.metric,
+            model=model_over, train=TrainConfig.from_dict(train_over),
+            fault=fault_for_seed(spec.settings, seed) if self.fault_ok else None,
+            device=self.device, threads=self.threads, parent_pid=os.getpid(),
+            checkpoint_dir=str(storage_root() / "tmp" / f"{self.name}-trial-{trial.number}"),
+            stage=tuning.stage_of(frozen),
+        )
+        return job, split
 
     def _resume_path(self, trial_id: int, number: int) -> Path:
         """Where this trial's lineage keeps its resumable state: retries and hand-backs share it."""
@@ -250,22 +253,28 @@ class Worker(Supervision, Recording):
         number = trial.number
         self.summary.trials.append(number)
         try:
-            job = self.res.call("read", self._job, trial)
+            job, split = self.res.call("read", self._job, trial)
+        except Infeasible as exc:
+            # never trained: pruned, so TPE learns to avoid the region (it ignores FAILed trials)
+            log.info("trial %d pruned before training: %s", number, exc)
+            # an ablation's trial keeps the variant it was queued for (a tuned ablation's stage 1)
+            named = {"variant": self.spec.variants[0]} if self.kind == "search" else {}
+            self._finish(trial, optuna.trial.TrialState.PRUNED, None,
+                         {**named, "pruned_reason": f"infeasible: {exc}", "epochs_run": 0})
+            return
         except UserInputError as exc:
             self._finish(trial, optuna.trial.TrialState.FAIL, None, {"failure_reason": f"error: UserInputError: {exc}"})
             return
         self._resume_file = self._resume_path(trial_id, number)
-        job.update(resume_path=str(self._resume_file),
-                   checkpoint_every=int(job["train_overrides"].get("checkpoint_every", TrainConfig().checkpoint_every)))
+        job = job.model_copy(update={"resume_path": str(self._resume_file)})
         self.res.call("set_user_attrs", set_user_attrs, self.rdb, trial_id, {
-            "variant": job["variant"], "seed": job["seed"], "host": self.host, "worker": self.name,
-            "worker_pid": os.getpid(), "device": self.device, "gpu": self.gpu})
-        log.info("trial %d: %s seed %d%s", number, job["variant"], job["seed"],
-                 f" {job['params']}" if job["params"] else "")
+            "variant": job.variant, "seed": job.seed, "host": self.host, "worker": self.name,
+            "worker_pid": os.getpid(), "device": self.device, "gpu": self.gpu, "job": job.to_stored()})
+        log.info("trial %d: %s seed %d%s", number, job.variant, job.seed, f" {job.params}" if job.params else "")
 
         ctx = mp.get_context("fork")
         parent_conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(target=child_main, args=(child_conn, job), name=f"trial-{number}", daemon=False)
+        proc = ctx.Process(target=child_main, args=(child_conn, job, split), name=f"trial-{number}", daemon=False)
         proc.start()
         child_conn.close()
         try:
@@ -289,7 +298,7 @@ class Worker(Supervision, Recording):
             self.res.call("heartbeat", self.rdb.record_heartbeat, trial_id)
             self._record(trial, job, outcome, proc.exitcode, last_epoch, stopped)
         finally:
-            shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
+            shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
         if self._stop_after is not None:
             raise self._stop_after
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pepland_hpo.hpo.queue import set_user_attrs
+from pepland_hpo.hpo.trial_job import TrialJob
 from pepland_hpo.hpo.resilient import EnvironmentFailure, is_environmental
 from pepland_hpo.paths import artifacts_dir
 
@@ -64,7 +65,7 @@ class Recording:
         else:
             self.summary.failed += 1
 
-    def _record(self, trial, job: dict[str, Any], outcome, exitcode: int | None, last_epoch: int, stopped: bool) -> None:
+    def _record(self, trial, job: TrialJob, outcome, exitcode: int | None, last_epoch: int, stopped: bool) -> None:
         from optuna.trial import TrialState
 
         number = trial.number
@@ -118,7 +119,7 @@ class Recording:
         if handback(self.rdb, trial_id, reason, {"epochs_run": last_epoch, "failure_reason": failure_reason}):
             self.summary.handed_back += 1
 
-    def _record_result(self, trial, job: dict[str, Any], res: dict[str, Any]) -> None:
+    def _record_result(self, trial, job: TrialJob, res: dict[str, Any]) -> None:
         from optuna.trial import TrialState
 
         epoch_seconds = [float(x) for x in res.get("epoch_seconds") or []]

@@ -10,10 +10,9 @@ import logging
 import math
 import time
 from multiprocessing.connection import wait as mp_wait
-from typing import Any
 
 from pepland_hpo.hpo.queue import set_user_attrs
-from pepland_hpo.training.config import TrainConfig
+from pepland_hpo.hpo.trial_job import TrialJob
 
 log = logging.getLogger("pepland_hpo.worker")
 
@@ -24,7 +23,7 @@ class Supervision:
     """Mixed into :class:`~.claim_loop.Worker`; uses its ``rdb``, ``res``, ``spec``, ``kind``,
     ``interval``, ``reap_every``, ``stop`` and ``_reap``."""
 
-    def _supervise(self, trial, job: dict[str, Any], proc, parent_conn) -> tuple[tuple | None, bool, int, bool]:
+    def _supervise(self, trial, job: TrialJob, proc, parent_conn) -> tuple[tuple | None, bool, int, bool]:
         """Answer the child, heartbeat and reap until it ends: ``(outcome, lost, last epoch, stopped)``."""
         import optuna
 
@@ -33,7 +32,7 @@ class Supervision:
         lost = False
         last_epoch = 0
         # Pruning after the last epoch saves nothing and would hide a finished trial's value.
-        planned_epochs = int(job["train_overrides"].get("epochs", TrainConfig().epochs))
+        planned_epochs = job.train.epochs
         last_beat = last_reap = time.monotonic()
         stopped = False
         while True:
@@ -70,7 +69,7 @@ class Supervision:
                     if value is not None and math.isfinite(value) and not self.spec.objectives:
                         try:
                             self.res.call("report", trial.report, value, epoch)
-                            searching = self.kind == "search" or job.get("stage") == "tune"
+                            searching = self.kind == "search" or job.stage == "tune"
                             if searching and epoch < planned_epochs and trial.should_prune():
                                 answer = "prune"
                         except optuna.exceptions.UpdateFinishedTrialError:
