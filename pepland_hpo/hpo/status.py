@@ -182,7 +182,7 @@ def render_status(status: dict, console) -> None:
     console.print(table)
     for st in status["studies"]:
         if st.get("stages"):
-            stage_table = Table(title=f"{st['name']}: tuned ablation, stage per variant")
+            stage_table = Table(title=f"{st['name']}: stages")
             stage_table.add_column("variant")
             stage_table.add_column("stage")
             for variant, text in st["stages"].items():

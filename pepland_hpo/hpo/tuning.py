@@ -44,7 +44,6 @@ from typing import Any, Callable, Iterable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.identity import identity_attrs, trial_identity
 
 STAGE = "stage"
@@ -321,6 +320,11 @@ def tuning_summary(trials: list[FrozenTrial], spec: dict[str, Any]) -> dict[str,
     }
 
 
+def config_text(params: dict[str, Any]) -> str:
+    """``hidden_dim=8, lr=0.0001004`` (floats to 4 significant digits; the exact values are in the study)."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
 def tuning_markdown(summary: dict[str, Any] | None, metric: str) -> list[str]:
     if not summary:
         return []
@@ -333,13 +337,14 @@ def tuning_markdown(summary: dict[str, Any] | None, metric: str) -> list[str]:
            f"| variant | stage | chosen configuration | best val {metric} | tuning trials complete / pruned / failed |",
            "| --- | --- | --- | --- | --- |"]
     for variant, p in summary["variants"].items():
-        config = ", ".join(f"{k}={v}" for k, v in sorted(p["params"].items())) or "-"
+        config = config_text(p["params"]) or "-"
         best = "-" if p["best_value"] is None else f"{p['best_value']:.4f} (trial {p['best_trial']})"
         out.append(f"| {variant} | {describe_progress(p)} | {config} | {best} | "
                    f"{p['complete']} / {p['pruned']} / {p['failed']} |")
     return out + [""]
 
 
-__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "best_tuning_trial", "default_space",
-           "describe_progress", "enqueue_tuning", "final_trials", "inner_spec", "is_tuning", "progress",
-           "stage_of", "suggest_for", "tuned_params", "tuning_markdown", "tuning_summary", "variant_study"]
+__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "best_tuning_trial", "config_text",
+           "default_space", "describe_progress", "enqueue_tuning", "final_trials", "inner_spec", "is_tuning",
+           "progress", "stage_of", "suggest_for", "tuned_params", "tuning_markdown", "tuning_summary",
+           "variant_study"]

@@ -78,7 +78,8 @@ def test_tuned_ablation_two_workers_end_to_end(sqlite_url, cpp, hpo, tmp_path):
     assert "each variant tuned with 3 trials" in report.markdown.lower()
     for variant in ("gcn", "graphormer"):
         best = report.tuning["variants"][variant]
-        config = ", ".join(f"{k}={v}" for k, v in sorted(best["params"].items()))
+        config = tuning.config_text(best["params"])
+        assert config.startswith("dropout=") and "hidden_dim=" in config and "lr=" in config
         assert f"| {variant} | done 2/2 | {config} |" in report.markdown
 
 

@@ -60,7 +60,9 @@ def render_report(report: AblationReport | SearchReport, console) -> None:
         if report.tuning:
             console.print(f"each variant tuned with {report.tuning['tune']} trials; chosen configurations:")
             for variant, p in report.tuning["variants"].items():
-                config = ", ".join(f"{k}={v}" for k, v in sorted(p["params"].items())) or "none (tuning failed)"
+                from pepland_hpo.hpo.tuning import config_text
+
+                config = config_text(p["params"]) or "none (tuning failed)"
                 console.print(f"  {escape(variant)}: {escape(config)}")
         console.print(report.evidence_note.replace("**", ""))
         for line in verdict(report):
