@@ -287,3 +287,19 @@ def test_sampler_learns_from_its_own_variant_only():
 
     assert picks("gcn")[0.001] >= 18
     assert len(picks("graphormer")) >= 3  # no borrowed history: spread over the choices
+
+
+def test_objective_values_and_directions_in_objective_order():
+    from pepland_hpo.hpo.objectives import directions, values
+    from pepland_hpo.hpo.schema import StudySpec
+
+    spec = StudySpec(kind="search", name="m", variants=["gcn"], n_trials=2, space={"lr": [0.1, 0.2]},
+                     objectives=["seconds_per_epoch", "val_rmse", "params"])
+    assert directions(spec) == ["minimize", "minimize", "minimize"]
+    attrs = {"param_count": 1234, "seconds_per_epoch": 0.5}
+    assert values(spec, 0.7, attrs) == [0.5, 0.7, 1234.0]
+    assert values(spec, 0.7, {"param_count": 1234}) is None  # a missing objective fails the trial
+    assert values(spec, float("nan"), attrs) is None
+    auroc = StudySpec(kind="search", name="m", variants=["gcn"], n_trials=2, space={"lr": [0.1, 0.2]},
+                      objectives=["val_auroc", "params"], pruner={"kind": "median"})
+    assert directions(auroc) == ["maximize", "minimize"] and auroc.pruner.kind == "none"
