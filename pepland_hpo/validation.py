@@ -79,7 +79,7 @@ def first_problem(exc: ValidationError, known: Iterable[str] = ()) -> tuple[str,
     original = (err.get("ctx") or {}).get("error")
     if isinstance(original, FieldError):  # raised by a validator, already naming its key
         return (f"{key}.{original.key}" if key else original.key), original.problem
-    if isinstance(original, UserInputError):
+    if isinstance(original, Exception):  # a validator's own message
         return key, str(original)
     if err["type"] == "extra_forbidden":
         name = str(err["loc"][-1])

@@ -120,5 +120,5 @@ def render_inspection(report: Inspection, console) -> None:
                 console.print(f"[yellow]{name}: {dup} repeated molecule(s) within the set[/yellow]")
 
 
-# the name the brief for the data layer used; same function
+# the earlier name, kept for its callers; same function
 inspect_table = inspect_files

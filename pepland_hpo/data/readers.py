@@ -1,6 +1,6 @@
 """File → rows → RDKit molecules and labels: the one place that knows input formats.
 
-Accepted inputs (DESIGN.md §3; layouts in :mod:`.formats`):
+Accepted inputs (layouts in :mod:`.formats`):
 
 * CSV, TSV or ``;``-separated text with a header and a SMILES column
   (``smiles``, ``SMILES``, ``*_SMILES``, case-insensitive) or a sequence

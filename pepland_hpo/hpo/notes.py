@@ -62,19 +62,14 @@ def save_study_note(study: optuna.Study, markdown: str) -> None:
     save_note(study, markdown)
 
 
-def get_study_note(study: optuna.Study) -> str:
-    from optuna_dashboard._note import get_note  # not re-exported; used for checks only
-
-    return get_note(study)
-
-
 def upload_study_file(study: optuna.Study, path: Path, store=None) -> str:
     """Upload ``path`` as a study artifact, replacing one with the same file name."""
     from optuna.artifacts import upload_artifact
 
+    from pepland_hpo.hpo.optuna_internals import study_storage
+
     store = store if store is not None else artifact_store()
-    storage = study._storage
-    study_id = study._study_id
+    storage, study_id = study_storage(study)
     for key, meta in live_artifacts(storage.get_study_system_attrs(study_id)):
         if meta.filename == path.name:
             try:
@@ -88,4 +83,4 @@ def upload_study_file(study: optuna.Study, path: Path, store=None) -> str:
     )
 
 
-__all__ = ["artifact_store", "get_study_note", "live_artifacts", "save_study_note", "upload_study_file"]
+__all__ = ["artifact_store", "live_artifacts", "save_study_note", "upload_study_file"]

@@ -9,7 +9,7 @@ code a file carries.
 
 The data file goes through the same data layer as training (same parser,
 featuriser and cache), so a molecule gets exactly the graph it had in the
-trial. Labelled rows are scored with the same ``training.loop.predict`` +
+trial. Labelled rows are scored with the same ``training.evaluation.predict`` +
 ``compute_metrics`` path the trial used, which is why predicting on the
 study's test rows reproduces the recorded test metrics.
 """
@@ -98,7 +98,7 @@ def _load_data(data_path: str, spec: dict, task: str, names: list[str]):
 def _predict_unlabelled(model, data, task: str, device, scaler) -> np.ndarray:
     import torch
 
-    from pepland_hpo.training.loop import make_loader
+    from pepland_hpo.training.loaders import make_loader
 
     outs = []
     with torch.no_grad():
@@ -129,8 +129,8 @@ def predict_with_trial(
     from pepland_hpo.hpo.report import _open_study
     from pepland_hpo.training.checkpoints import load_checkpoint
     from pepland_hpo.training.device import resolve_device
-    from pepland_hpo.training.loop import TargetScaler
-    from pepland_hpo.training.loop import predict as loop_predict
+    from pepland_hpo.training.targets import TargetScaler
+    from pepland_hpo.training.evaluation import predict as loop_predict
     from pepland_hpo.training.metrics import compute_metrics
 
     study = _open_study(storage_url, study_name)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Interval
+from annotated_types import Ge
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -113,7 +113,7 @@ class StudySpec(BaseModel):
     metric: str | None = None  # None: auroc (classification) / rmse (regression)
     direction: Literal["minimize", "maximize"] | None = None
     variants: list[str] = Field(min_length=1)
-    seeds: list[Annotated[StrictInt, Interval(ge=0, lt=2**32)]] = Field(default=[0], min_length=1)
+    seeds: list[StrictInt] = Field(default=[0], min_length=1)
     # model and training settings shared by every trial, typed (training.settings.parse_settings)
     settings: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, Param] = Field(default_factory=dict)  # hpo.space: choices or ranges
@@ -179,6 +179,9 @@ class StudySpec(BaseModel):
     def _seeds(cls, seeds: list[int]) -> list[int]:
         if len(set(seeds)) != len(seeds):
             raise ValueError("a seed is listed twice")
+        bad = [s for s in seeds if not 0 <= s < 2**32]
+        if bad:  # numpy's and torch's seeding take 0 .. 2**32-1; a negative seed fails inside every trial
+            raise UserInputError(f"seeds must be whole numbers from 0 to 2**32-1, got {bad[0]}")
         return seeds
 
     @field_validator("settings", mode="before")

@@ -37,7 +37,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
     spec = StudySpec.from_dict(attrs["spec"]) if "spec" in attrs else None
     reaped: list[int] = []
     if reap and spec is not None:
-        reaped = reap_stale(study, rdb, spec.max_retries)
+        reaped = reap_stale(rdb.get_study_id_from_name(study.study_name), rdb, spec.max_retries)
     trials = study.get_trials(deepcopy=False)
     by_state = Counter(t.state.name for t in trials)
     reasons = Counter(

@@ -261,7 +261,9 @@ def open_storage(
             raise UserInputError(f"cannot open storage {mask_url(url)}: {mask_text(str(exc), url)}") from None
         raise
     if is_sqlite(url):
-        _install_sqlite_events(storage.engine)
+        from pepland_hpo.hpo.optuna_internals import engine
+
+        _install_sqlite_events(engine(storage))
     return storage
 
 

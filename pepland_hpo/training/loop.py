@@ -13,6 +13,9 @@ Example (``model`` any such module, ``train``/``valid`` PeptideDatasets)::
     result = train_supervised(model, train, valid, "classification", "auroc",
                               TrainConfig(epochs=20), torch.device("cpu"))
     metrics, probs = evaluate(model, test, "classification", torch.device("cpu"))
+
+Loaders, targets and loss, precision and evaluation are their own modules
+(:mod:`.loaders`, :mod:`.targets`, :mod:`.precision`, :mod:`.evaluation`).
 """
 
 from __future__ import annotations
@@ -21,268 +24,27 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch_geometric.loader import DataLoader
 
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.training.batching import SizeBucketBatchSampler
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.device import synchronize
 from pepland_hpo.training.errors import NonFiniteLoss
-from pepland_hpo.training.metrics import check_metric, check_task, compute_metrics, is_better, metric_direction
+from pepland_hpo.training.evaluation import evaluate, predict  # noqa: F401  (predict: re-exported)
+from pepland_hpo.training.loaders import collect_targets, make_loader
+from pepland_hpo.training.metrics import check_metric, check_task, is_better, metric_direction
+from pepland_hpo.training.precision import autocast, autocast_settings
 from pepland_hpo.training.resume import ResumePoint, loader_generator
 from pepland_hpo.training.schedule import LRSchedule
-from pepland_hpo.training.seeding import worker_init_fn
+from pepland_hpo.training.targets import TargetScaler, batch_targets, check_labels, masked_loss
 
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-# ---------------------------------------------------------------- data loading
-
-
-def make_loader(
-    data: Sequence[Any],
-    batch_size: int,
-    shuffle: bool = False,
-    seed: int | None = None,
-    num_workers: int = 0,
-    drop_last: bool | None = None,
-) -> DataLoader:
-    """A PyG ``DataLoader`` over a PeptideDataset, its ``subset(...)``, or any sequence of graphs.
-
-    With ``shuffle`` the order comes from a generator seeded with ``seed``, so
-    it does not depend on how much randomness model construction consumed.
-    ``drop_last=None`` drops the last batch only when it would hold a single
-    graph: normalisation layers fail in training mode on one sample.
-    """
-    if len(data) == 0:
-        raise UserInputError("cannot train or evaluate on an empty split")
-    generator = None
-    if shuffle:
-        generator = torch.Generator()
-        generator.manual_seed(0 if seed is None else int(seed))
-    sizes = getattr(data, "num_atoms", None)
-    if shuffle and sizes is not None:
-        # similar-sized molecules per batch: far less padding for dense attention
-        # (a lone last graph is merged into the batch before it; see batching.py)
-        sampler = SizeBucketBatchSampler(sizes, batch_size, generator, min_batch=2)
-        return DataLoader(data, batch_sampler=sampler, num_workers=num_workers,
-                          worker_init_fn=worker_init_fn if num_workers else None)
-    if drop_last is None:
-        drop_last = shuffle and len(data) > batch_size and len(data) % batch_size == 1
-    return DataLoader(
-        data,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        num_workers=num_workers,
-        worker_init_fn=worker_init_fn if num_workers else None,
-        drop_last=drop_last,
-    )
-
-
-def collect_targets(data: Sequence[Any]) -> np.ndarray:
-    """Targets ``[n, T]`` float32: ``data.targets`` when the dataset has it, else stacked ``y``."""
-    targets = getattr(data, "targets", None)
-    if targets is not None:
-        arr = np.asarray(targets, dtype=np.float32)
-        return arr[:, None] if arr.ndim == 1 else arr
-    ys = [torch.as_tensor(data[i].y, dtype=torch.float32).reshape(1, -1) for i in range(len(data))]
-    return torch.cat(ys).numpy() if ys else np.zeros((0, 0), dtype=np.float32)
-
-
-# ---------------------------------------------------------------- target scaling
-
-
-@dataclass
-class TargetScaler:
-    """Per-target ``(y - mean) / std`` from the training split (regression only).
-
-    Training on standardised targets keeps the MSE of order one whatever the
-    units; predictions are mapped back before any metric or checkpoint sees them.
-    """
-
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, targets: np.ndarray) -> "TargetScaler":
-        t = np.asarray(targets, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(t, axis=0) if len(t) else np.zeros(t.shape[1])
-            std = np.nanstd(t, axis=0) if len(t) else np.ones(t.shape[1])
-        mean = np.where(np.isfinite(mean), mean, 0.0)
-        # a constant (or all-missing) target would divide by zero; leave it unscaled
-        std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
-        return cls(mean=[float(v) for v in mean], std=[float(v) for v in std])
-
-    def transform(self, y: torch.Tensor) -> torch.Tensor:
-        mean = torch.as_tensor(self.mean, dtype=y.dtype, device=y.device)
-        std = torch.as_tensor(self.std, dtype=y.dtype, device=y.device)
-        return (y - mean) / std
-
-    def inverse(self, y: np.ndarray) -> np.ndarray:
-        return y * np.asarray(self.std, dtype=y.dtype) + np.asarray(self.mean, dtype=y.dtype)
-
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> "TargetScaler | None":
-        return None if not values else cls(mean=list(values["mean"]), std=list(values["std"]))
-
-
-# ---------------------------------------------------------------- precision
-
-
-_FP16_FALLBACK_WARNED: set[str] = set()
-
-
-def autocast_settings(device: torch.device, precision: str) -> tuple[torch.dtype | None, bool]:
-    """``(autocast dtype or None, use GradScaler)`` for a precision setting on ``device``.
-
-    fp16 needs loss scaling and is only worth it on CUDA; on CPU it falls back to
-    bf16, which has fp32's exponent range and needs no scaler.
-    """
-    if precision == "fp32":
-        return None, False
-    if precision == "bf16":
-        return torch.bfloat16, False
-    if precision == "fp16":
-        if device.type == "cuda":
-            return torch.float16, True
-        if device.type not in _FP16_FALLBACK_WARNED:  # once per process, not once per evaluation
-            _FP16_FALLBACK_WARNED.add(device.type)
-            log.warning("precision=fp16 needs CUDA; using bf16 autocast on %s", device)
-        return torch.bfloat16, False
-    raise UserInputError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-# ---------------------------------------------------------------- loss
-
-
-def masked_loss(task: str, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Mean loss over the known labels (NaN = missing) and how many there were.
-
-    Computed in float32 whatever autocast produced: BCE-with-logits / MSE on
-    half-precision outputs loses the small differences late training depends on.
-    """
-    if output.numel() != y.numel():
-        raise ValueError(
-            f"model predicts {tuple(output.shape)} but the batch has targets {tuple(y.shape)}; "
-            "is ModelConfig.out_dim the number of targets?"
-        )
-    output = output.float().reshape(y.shape)
-    known = ~torch.isnan(y)
-    count = int(known.sum())
-    if count == 0:
-        return output.sum() * 0.0, 0
-    target = torch.where(known, y, torch.zeros_like(y))
-    if task == "classification":
-        per = nn.functional.binary_cross_entropy_with_logits(output, target, reduction="none")
-    else:
-        per = (output - target) ** 2
-    return (per * known).sum() / count, count
-
-
-def _batch_targets(batch, scaler: TargetScaler | None) -> torch.Tensor:
-    y = batch.y.float()
-    if y.dim() == 1:
-        y = y.unsqueeze(1)
-    return scaler.transform(y) if scaler is not None else y
-
-
-def _check_labels(task: str, targets: np.ndarray, what: str) -> None:
-    if targets.size == 0 or targets.shape[1] == 0:
-        raise UserInputError(f"the {what} split has no target values to train on")
-    if task == "classification":
-        values = np.unique(targets[~np.isnan(targets)])
-        if not set(values.tolist()) <= {0.0, 1.0}:
-            raise UserInputError(
-                f"binary classification needs labels 0/1; the {what} split has {values[:6].tolist()}"
-            )
-
-
-# ---------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    data,
-    task: str,
-    device: torch.device,
-    batch_size: int = 256,
-    target_scaler: TargetScaler | None = None,
-    precision: str = "fp32",
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(y_true [n, T], y_pred [n, T], mean loss)``; probabilities for classification,
-    values in the data's units for regression. ``data`` may be a dataset or a loader."""
-    task = check_task(task)
-    loader = data if isinstance(data, torch.utils.data.DataLoader) else make_loader(data, batch_size)
-    amp_dtype, _ = autocast_settings(device, precision)
-    was_training = model.training
-    model.eval()
-    trues, outs = [], []
-    loss_sum, loss_count = 0.0, 0
-    try:
-        for batch in loader:
-            batch = batch.to(device)
-            with _autocast(device, amp_dtype):
-                out = model(batch)
-            y = batch.y.float().reshape(out.shape[0], -1)
-            if out.numel() != y.numel():
-                raise ValueError(f"model predicts {tuple(out.shape)} but the batch has targets {tuple(y.shape)}")
-            out = out.float().reshape(y.shape)
-            loss, count = masked_loss(task, out, _batch_targets(batch, target_scaler).reshape(y.shape))
-            if count:
-                loss_sum += float(loss) * count
-                loss_count += count
-            trues.append(y.cpu())
-            outs.append(out.cpu())
-    finally:
-        model.train(was_training)
-    y_true = torch.cat(trues).numpy()
-    raw = torch.cat(outs).numpy()
-    if task == "classification":
-        y_pred = torch.sigmoid(torch.from_numpy(raw)).numpy()
-    else:
-        y_pred = target_scaler.inverse(raw) if target_scaler is not None else raw
-    return y_true, y_pred, (loss_sum / loss_count if loss_count else float("nan"))
-
-
-def evaluate(
-    model: nn.Module,
-    data,
-    task: str,
-    device: torch.device,
-    batch_size: int = 256,
-    target_scaler: TargetScaler | None = None,
-    precision: str = "fp32",
-) -> tuple[dict[str, float], np.ndarray]:
-    """``(metrics, y_pred)``: every metric of the task plus ``loss`` (in training units),
-    and predictions ``[n, T]`` (probabilities / de-standardised values)."""
-    y_true, y_pred, loss = predict(model, data, task, device, batch_size, target_scaler, precision)
-    metrics = compute_metrics(task, y_true, y_pred)
-    metrics["loss"] = loss
-    return metrics, y_pred
-
-
-# ---------------------------------------------------------------- training
 
 
 @dataclass
@@ -359,7 +121,7 @@ def train_supervised(
     device = torch.device(device)
 
     train_targets = collect_targets(train)
-    _check_labels(task, train_targets, "training")
+    check_labels(task, train_targets, "training")
     scaler_t = (
         TargetScaler.fit(train_targets) if task == "regression" and cfg.standardize_targets else None
     )
@@ -424,9 +186,9 @@ def train_supervised(
                 # running statistics, step counters); a poisoned batch would leave NaN
                 # statistics behind and ruin every later evaluation, so keep them to restore
                 saved_buffers = [(b, b.detach().clone()) for b in model.buffers()]
-                with _autocast(device, amp_dtype):
+                with autocast(device, amp_dtype):
                     out = model(batch)
-                y = _batch_targets(batch, scaler_t)
+                y = batch_targets(batch, scaler_t)
                 loss, count = masked_loss(task, out, y.reshape(out.shape[0], -1))
                 if count == 0:  # nothing labelled in this batch: not a failure, nothing to learn
                     continue
@@ -529,6 +291,8 @@ def train_supervised(
     )
 
 
+# evaluate, predict, make_loader, collect_targets, TargetScaler, masked_loss and
+# autocast_settings live in their own modules; importable from here as before.
 __all__ = [
     "EpochCallback",
     "TargetScaler",

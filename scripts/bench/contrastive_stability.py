@@ -1,6 +1,6 @@
 """Contrastive pretraining stability at every searched temperature, for SimCLR and MoCo.
 
-The training plan's failing regime: learning rate 5e-4, mixed precision (bf16
+The searched space's failing regime: learning rate 5e-4, mixed precision (bf16
 on CPU, fp16 with loss scaling on CUDA when --precision fp16), temperatures
 0.05 / 0.07 / 0.1 / 0.2. For each (method, temperature) it pretrains the
 `full` variant's encoder on PepLand ``pretrained/train.csv`` and prints JSON

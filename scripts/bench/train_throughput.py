@@ -48,7 +48,7 @@ def main() -> None:
 
     from pepland_hpo.data.dataset import load_dataset
     from pepland_hpo.models import build_model, count_parameters, variant_model_config
-    from pepland_hpo.training.loop import make_loader
+    from pepland_hpo.training.loaders import make_loader
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ def _dead_pid() -> int:
 
 
 def _claim_as_dead_local_worker(rdb, study) -> int:
-    trial_id = queue.claim_waiting(rdb, study._study_id)
+    trial_id = queue.claim_waiting(rdb, rdb.get_study_id_from_name(study.study_name))
     queue.set_user_attrs(rdb, trial_id, {"host": socket.gethostname(), "worker_pid": _dead_pid()})
     return trial_id
 
@@ -37,6 +37,7 @@ def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
     hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1, 2], {**hpo.TINY, "fault": "sleep:0.05"})
     rdb = open_storage(sqlite_url)
     study = optuna.load_study(study_name="ab", storage=rdb)
+    sid = rdb.get_study_id_from_name("ab")
     lost = _claim_as_dead_local_worker(rdb, study)
 
     def killed_here(*_a, **_k):
@@ -45,14 +46,14 @@ def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(queue, "_read_attrs", killed_here)  # runs after RUNNING → FAIL, before the retry insert
         with pytest.raises(RuntimeError, match="between the two steps"):
-            queue.reap_dead_local(study, rdb, socket.gethostname(), max_retries=2)
+            queue.reap_dead_local(sid, rdb, socket.gethostname(), max_retries=2)
     # all or nothing: the trial is still RUNNING, so the next reaper sees it again
     assert rdb.get_trial(lost).state == TrialState.RUNNING
-    assert len(rdb.get_all_trials(study._study_id)) == 3
+    assert len(rdb.get_all_trials(sid)) == 3
 
-    assert queue.reap_dead_local(study, rdb, socket.gethostname(), max_retries=2) == [0]
-    assert queue.reap_dead_local(study, rdb, socket.gethostname(), max_retries=2) == []  # done once only
-    trials = rdb.get_all_trials(study._study_id)
+    assert queue.reap_dead_local(sid, rdb, socket.gethostname(), max_retries=2) == [0]
+    assert queue.reap_dead_local(sid, rdb, socket.gethostname(), max_retries=2) == []  # done once only
+    trials = rdb.get_all_trials(sid)
     failed = rdb.get_trial(lost)
     assert failed.state == TrialState.FAIL and failed.user_attrs["requeued"] is True
     assert failed.user_attrs["failure_reason"].startswith("crashed: worker lost")
@@ -60,7 +61,7 @@ def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
     assert retry.state == TrialState.WAITING and retry.params == failed.params
     assert retry.system_attrs["retry_history"] == [failed.number]
     # the retry is claimed before the older fresh trials
-    assert queue.claim_waiting(rdb, study._study_id) == retry._trial_id
+    assert queue.claim_waiting(rdb, sid) == rdb.get_trial_id_from_study_id_trial_number(sid, retry.number)
     # the fresh ones still run (the retry is RUNNING under our manual claim)
     summary = run_worker(sqlite_url, "ab", gpu="cpu", worker_name="after", wait=False)
     assert summary.completed == 2
@@ -122,7 +123,7 @@ def test_retry_of_a_dead_worker_runs_at_once_on_a_busy_worker_timer(sqlite_url, 
     t0 = time.monotonic()
     hpo.wait_for(lambda: rdb.get_trial(lost).state == TrialState.FAIL, timeout=60, interval=0.1)
     reaped_after = time.monotonic() - t0
-    assert rdb.get_trial(own._trial_id).state == TrialState.RUNNING  # reaped while its own trial trained
+    assert study.get_trials()[own.number].state == TrialState.RUNNING  # reaped while its own trial trained
     assert reaped_after < 5  # the timer (1 s here), not the 10 s grace period
     assert hpo.join_all([busy], timeout=120) == [0]
     trials = study.get_trials()

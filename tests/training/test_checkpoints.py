@@ -10,7 +10,7 @@ from pepland_hpo.models import build_model, variant_model_config
 from pepland_hpo.models.synthetic import peptide_like_graph
 from pepland_hpo.training.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from pepland_hpo.training.errors import CheckpointError
-from pepland_hpo.training.loop import evaluate
+from pepland_hpo.training.evaluation import evaluate
 from pepland_hpo.training.seeding import seed_everything
 
 CPU = torch.device("cpu")

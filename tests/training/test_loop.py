@@ -17,7 +17,9 @@ from torch_geometric.nn import GCNConv, global_mean_pool
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.errors import NonFiniteLoss
-from pepland_hpo.training.loop import collect_targets, evaluate, make_loader, train_supervised
+from pepland_hpo.training.evaluation import evaluate
+from pepland_hpo.training.loaders import collect_targets, make_loader
+from pepland_hpo.training.loop import train_supervised
 from pepland_hpo.training.seeding import seed_everything
 
 CPU = torch.device("cpu")

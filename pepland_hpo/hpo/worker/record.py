@@ -24,7 +24,7 @@ ENV_STREAK = 3  # this many identical OS errors in a row stop the worker
 
 class Recording:
     """Mixed into :class:`~.claim_loop.Worker`; uses its ``rdb``, ``res``, ``study``, ``spec``,
-    ``device``, ``summary``, ``_resume_file``, ``_os_errors`` and ``_stop_after``."""
+    ``device``, ``summary``, ``_claimed_id`` (the running trial's id), ``_resume_file``, ``_os_errors`` and ``_stop_after``."""
 
     def _try_handback(self, trial_id: int, reason: str, last_epoch: int) -> bool:
         """One attempt, no retries, to put the trial back in the queue; a reaper does it otherwise."""
@@ -43,7 +43,7 @@ class Recording:
         import optuna
 
         try:
-            self.res.call("set_user_attrs", set_user_attrs, self.rdb, trial._trial_id, attrs)
+            self.res.call("set_user_attrs", set_user_attrs, self.rdb, self._claimed_id, attrs)
             if state == optuna.trial.TrialState.COMPLETE:
                 self.res.call("tell", self.study.tell, trial, value)
             else:
@@ -72,7 +72,7 @@ class Recording:
         if stopped and (outcome is None or outcome[0] != "result"):
             # Graceful stop: not the trial's fault. Fail the attempt and queue a copy (one
             # transaction); the copy resumes from the last saved epoch.
-            self.res.call("handback", self._try_handback_strict, trial._trial_id, "worker stopped", last_epoch)
+            self.res.call("handback", self._try_handback_strict, self._claimed_id, "worker stopped", last_epoch)
             return
         if outcome is None:
             if exitcode is not None and exitcode < 0:
@@ -96,7 +96,7 @@ class Recording:
             streak = len(self._os_errors) >= ENV_STREAK and len(set(self._os_errors[-ENV_STREAK:])) == 1
             if env == "environment" or streak:
                 # The machine, not the trial: put it back for a worker where it can run, and stop.
-                self.res.call("handback", self._try_handback_strict, trial._trial_id,
+                self.res.call("handback", self._try_handback_strict, self._claimed_id,
                               f"environment: {reason}", last_epoch, f"environment: {reason}")
                 why = "the environment" if env == "environment" else f"{ENV_STREAK} identical OS errors in a row"
                 self._stop_after = EnvironmentFailure(f"trial {number} failed because of {why}: {reason}; "

@@ -21,13 +21,13 @@ STOP_TIMEOUT_S = 10.0  # how long a stopping child gets before SIGKILL
 
 class Supervision:
     """Mixed into :class:`~.claim_loop.Worker`; uses its ``rdb``, ``res``, ``spec``, ``kind``,
-    ``interval``, ``reap_every``, ``stop`` and ``_reap``."""
+    ``interval``, ``reap_every``, ``stop``, ``_claimed_id`` and ``_reap``."""
 
     def _supervise(self, trial, job: TrialJob, proc, parent_conn) -> tuple[tuple | None, bool, int, bool]:
         """Answer the child, heartbeat and reap until it ends: ``(outcome, lost, last epoch, stopped)``."""
         import optuna
 
-        trial_id, number = trial._trial_id, trial.number
+        trial_id, number = self._claimed_id, trial.number
         outcome: tuple | None = None
         lost = False
         last_epoch = 0

@@ -1,0 +1,66 @@
+"""A study's results: `report`, `export`, `predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pepland_hpo.cli.app import StorageOption, app, console, user_errors_exit_2
+
+
+@app.command()
+@user_errors_exit_2
+def report(
+    name: str = typer.Argument(..., help="Study name."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md, report.csv and plots."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Metric to compare (default: the study's)."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Compare variants with bootstrap intervals over test molecules (and splits), Holm-adjusted paired
+    differences, a fingerprint reference and "variant ⊕ reference" rows.
+
+    Recomputed from the trials' stored per-molecule predictions; safe to run while workers are busy.
+
+    Example: `pepland-hpo report ablation --out reports/ablation`
+    """
+    from pepland_hpo.hpo.report import build_report, render_report
+
+    result = build_report(storage, name, out_dir=out, metric=metric)
+    render_report(result, console)
+
+
+@app.command()
+@user_errors_exit_2
+def export(
+    name: str = typer.Argument(..., help="Study name."),
+    csv: Path = typer.Option(..., "--csv", help="Output CSV: one row per trial."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Write every trial (params, state, values, user attributes) to CSV."""
+    from pepland_hpo.hpo.export import export_trials
+
+    rows = export_trials(storage, name, csv)
+    console.print(f"wrote {rows} trial(s) to {csv}")
+
+
+@app.command()
+@user_errors_exit_2
+def predict(
+    trial: int = typer.Option(..., "--trial", help="Trial number whose best checkpoint to use."),
+    data: str = typer.Option(..., "--data", help="File to predict on."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", help="Output CSV."),
+    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study name (default: the only one)."),
+    storage: Optional[str] = StorageOption,
+) -> None:
+    """Predict with a finished trial's checkpoint; prints metrics when the file has labels."""
+    from pepland_hpo.hpo.predict import predict_with_trial
+
+    metrics = predict_with_trial(storage, study, trial, data, out)
+    console.print(f"wrote predictions to {out}")
+    if metrics:
+        console.print({k: round(v, 4) for k, v in metrics.items()})
+
+
+__all__ = ["export", "predict", "report"]
