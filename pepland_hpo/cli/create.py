@@ -40,6 +40,11 @@ def create_ablation(
     settings: Optional[List[str]] = typer.Option(
         None, "--set", help="Override a model or training setting: --set hidden_dim=32 (repeatable)."
     ),
+    tune: Optional[int] = typer.Option(
+        None, "--tune", help="Tune every variant first: N search trials per variant over the spec's space "
+        "(default: the training plan's grid), then each variant's best configuration runs over the "
+        "splits x seeds. Default: no tuning (every variant at the same settings)."
+    ),
     name: Optional[str] = typer.Option(None, "--name", help="Study name (default from the spec)."),
     spec: Path = typer.Option(Path("studies/ablation.yaml"), "--spec", help="Base study spec (YAML)."),
     replace: bool = typer.Option(False, "--replace", help="Delete an existing study of that name first."),
@@ -53,6 +58,8 @@ def create_ablation(
     Running it again adds no trial; `--retry-failed` re-queues failed pairs; `--replace` starts over.
 
     Example: `pepland-hpo create ablation --data builtin:amp --variants gcn,graphormer --seeds 0,1 --epochs 5`
+
+    Tuned: `pepland-hpo create ablation --data builtin:amp --variants gcn,graphormer --tune 20`
     """
     from pepland_hpo.hpo.create import create_study_from_spec
     from pepland_hpo.hpo.spec import build_ablation_spec
@@ -70,8 +77,12 @@ def create_ablation(
         name=name,
         split=split,
         split_repeats=split_repeats,
+        tune=tune,
     )
     result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
+    if study_spec.tune:
+        console.print(f"tuned ablation: {study_spec.tune} search trial(s) per variant over "
+                      f"{', '.join(study_spec.space)}; each variant's seeds follow its tuning")
     _print_data_lines(result.data_lines)
     console.print(
         f"study [bold]{result.study_name}[/]: {result.enqueued} trial(s) queued, "
@@ -94,6 +105,11 @@ def create_search(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
     split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
     settings: Optional[List[str]] = typer.Option(None, "--set", help="Fixed setting outside the search space."),
+    objectives: Optional[str] = typer.Option(
+        None, "--objectives", help="Several objectives, comma-separated: one val_<metric> (e.g. val_auroc) and "
+        "params (parameter count) and/or seconds_per_epoch. The report shows the Pareto front; no pruning "
+        "(Optuna cannot prune multi-objective studies)."
+    ),
     name: Optional[str] = typer.Option(None, "--name", help="Study name (default from the spec)."),
     spec: Path = typer.Option(Path("studies/search.yaml"), "--spec", help="Base study spec (YAML)."),
     replace: bool = typer.Option(False, "--replace", help="Delete an existing study of that name first."),
@@ -104,6 +120,7 @@ def create_search(
     Example: `pepland-hpo create search --data peptides.csv --target label --n-trials 100`
     """
     from pepland_hpo.hpo.create import create_study_from_spec
+    from pepland_hpo.hpo.objectives import parse_objectives
     from pepland_hpo.hpo.spec import build_search_spec
 
     study_spec = build_search_spec(
@@ -120,6 +137,7 @@ def create_search(
         settings=parse_settings(settings),
         name=name,
         split=split,
+        objectives=parse_objectives(objectives),
     )
     result = create_study_from_spec(storage, study_spec, replace=replace)
     _print_data_lines(result.data_lines)

@@ -166,7 +166,12 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
             merged["seeds"] = list(dict.fromkeys(merged["seeds"] + spec.seeds))
             study.set_user_attr("spec", merged)
     else:
-        study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
+        if spec.objectives:
+            from pepland_hpo.hpo.objectives import directions
+
+            study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions(spec))
+        else:
+            study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
         study.set_user_attr("kind", spec.kind)
         study.set_user_attr("data_hash", dataset.content_hash)
         study.set_user_attr("split", split)
@@ -178,13 +183,20 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
 
             with warnings.catch_warnings():  # experimental API
                 warnings.simplefilter("ignore")
-                study.set_metric_names([f"val {spec.metric}"])  # the dashboard says what is optimised
+                # the dashboard says what is optimised
+                study.set_metric_names(list(spec.objectives) if spec.objectives else [f"val {spec.metric}"])
         # Last: the spec's presence marks a study as completely written.
         study.set_user_attr("spec", spec_dict)
 
     trials = study.get_trials(deepcopy=False)
     enqueued = 0
-    if spec.kind == "ablation":
+    if spec.kind == "ablation" and spec.tune:
+        from pepland_hpo.hpo import tuning
+
+        # stage 1 now; stage 2 is queued per variant when its tuning is over (hpo.tuning)
+        enqueued, already = tuning.enqueue_tuning(study, spec, trials)
+        enqueued += sum(tuning.advance(study, storage).values())
+    elif spec.kind == "ablation":
         counted = [t for t in trials if not (retry_failed and t.state == optuna.trial.TrialState.FAIL)]
         present = {p for p in (trial_pair(t) for t in counted) if p is not None}
         already = 0

@@ -19,7 +19,10 @@ message naming the contact. Everything else goes through Optuna's public API.
      ``RetryFailedTrialCallback`` are two transactions: a kill between them
      loses the trial for good;
    * the queue order: re-queued trials (those with a ``requeued_from`` user
-     attribute) are claimed first, which needs a join on the attribute table.
+     attribute) are claimed first, which needs a join on the attribute table;
+   * enqueue-missing (a tuned ablation's stage 2): "which of these trials does
+     the study lack" and their inserts, under the study's lock, so racing
+     workers queue each once. ``Study.enqueue_trial`` commits on its own.
 
 2. **``RDBStorage._get_stale_trial_ids(study_id)``** — :func:`stale_trial_ids`.
    Which RUNNING trials have outlived the heartbeat grace period, measured by

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 # User attributes a queued trial keeps when it is re-queued; everything else
 # described the failed attempt.
-_KEEP_ON_REQUEUE = ("variant", "seed", "split_repeat", "retry_history", "handback_history")
+_KEEP_ON_REQUEUE = ("variant", "seed", "split_repeat", "retry_history", "handback_history",
+                    "stage", "tune_index", "tuned_params", "tuned_from")  # hpo.tuning.KEEP_ON_REQUEUE
 
 
 def _utcnow() -> _dt.datetime:
@@ -298,5 +299,53 @@ def set_user_attrs(rdb, trial_id: int, attrs: dict) -> None:
         rdb.set_trial_user_attr(trial_id, key, value)
 
 
-__all__ = ["budget_used", "claim_waiting", "count_running", "fail_and_requeue", "handback", "reap_dead_local",
-           "reap_stale", "set_user_attrs", "transition", "transition_in"]
+def enqueue_missing(rdb, study_id: int, rows: list[dict], key: tuple[str, ...]) -> int:
+    """Queue a WAITING trial for each of ``rows`` (its user attributes) whose ``key`` attributes no trial
+    of the study has yet - the check and the inserts in one transaction under the study's lock.
+
+    That makes "whoever notices first queues it" exactly-once across processes:
+    on SQLite every transaction holds the write lock from its start (``BEGIN
+    IMMEDIATE``, see :mod:`.storage`); on PostgreSQL the study row is locked
+    ``FOR UPDATE`` as Optuna's own inserts do, so a second caller waits and then
+    sees the first one's trials. ``Study.enqueue_trial`` cannot take part in
+    such a transaction (it commits its own). Returns how many trials were queued.
+    """
+    import json
+
+    import sqlalchemy as sa
+    from optuna.trial import TrialState
+
+    t = tables()
+    trials, user_t, system_t, studies_t = t.trials, t.user_attrs, t.system_attrs, t.studies
+    queued = 0
+    with engine(rdb).begin() as conn:
+        conn.execute(sa.select(studies_t.c.study_id).where(studies_t.c.study_id == study_id).with_for_update())
+        present: dict[int, dict] = {}
+        for tid, k, value in conn.execute(
+            sa.select(user_t.c.trial_id, user_t.c.key, user_t.c.value_json)
+            .join(trials, trials.c.trial_id == user_t.c.trial_id)
+            .where(trials.c.study_id == study_id, user_t.c.key.in_(key))
+        ):
+            present.setdefault(tid, {})[k] = json.loads(value)
+        seen = {tuple(a.get(k) for k in key) for a in present.values()}
+        for row in rows:
+            ident = tuple(row.get(k) for k in key)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            new_id = conn.execute(
+                sa.insert(trials).values(study_id=study_id, state=TrialState.WAITING).returning(trials.c.trial_id)
+            ).scalar_one()
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(trials)
+                .where(trials.c.study_id == study_id, trials.c.trial_id < new_id)
+            ).scalar_one()
+            conn.execute(sa.update(trials).where(trials.c.trial_id == new_id).values(number=count))
+            _upsert_attrs(conn, user_t, new_id, row)
+            _upsert_attrs(conn, system_t, new_id, {"fixed_params": {}})  # what enqueue_trial writes
+            queued += 1
+    return queued
+
+
+__all__ = ["budget_used", "claim_waiting", "count_running", "enqueue_missing", "fail_and_requeue", "handback",
+           "reap_dead_local", "reap_stale", "set_user_attrs", "transition", "transition_in"]

@@ -121,6 +121,10 @@ class StudySpec(BaseModel):
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     n_trials: Annotated[StrictInt, Ge(1)] | None = None  # a search's global budget
     max_retries: NonNegative = 2
+    # ablation: tune every variant first, this many search trials each (hpo.tuning)
+    tune: Annotated[StrictInt, Ge(1)] | None = None
+    # search: several objectives, e.g. [val_auroc, params] (hpo.objectives)
+    objectives: list[str] | None = None
     source: str | None = None  # the YAML file it came from (for messages)
 
     # --- reading ---------------------------------------------------------------------------
@@ -146,6 +150,14 @@ class StudySpec(BaseModel):
         for key in ("split", "sampler", "pruner", "settings", "space"):
             if raw.get(key) is None:
                 raw.pop(key, None)
+        if kind == "ablation" and raw.get("tune") and not raw.get("space"):
+            from pepland_hpo.hpo.tuning import default_space
+
+            raw["space"] = default_space(raw.get("settings") or {})  # the plan's grid less the fixed keys
+        if raw.get("objectives"):
+            # Optuna cannot prune a multi-objective study. An instance, not a mapping: on an assignment
+            # (validate_assignment) this validator sees the fields as they are and its output is kept as is.
+            raw["pruner"] = PrunerSpec(kind="none")
         return raw
 
     @field_validator("variants")
@@ -204,8 +216,24 @@ class StudySpec(BaseModel):
                 raise FieldError("n_trials", "a search needs a trial budget")
             if not self.space:
                 raise FieldError("space", "a search needs a search space")
-        elif self.space:
-            raise FieldError("space", "an ablation has no search space (use settings)")
+        elif self.space and not self.tune:
+            raise FieldError("space", "an ablation has no search space (use settings, or tune: N to tune "
+                                      "every variant over it first)")
+        if self.tune is not None:
+            if self.kind != "ablation":
+                raise FieldError("tune", "applies to ablation studies only (a search is tuning already)")
+            if self.pruner.kind == "hyperband":
+                raise FieldError("pruner.kind", "hyperband cannot prune one variant's trials at a time in a "
+                                                "tuned ablation; use median or none")
+            if not self.space:
+                raise FieldError("space", "every setting of the default grid is fixed by settings; nothing "
+                                          "is left to tune")
+        if self.objectives is not None:
+            from pepland_hpo.hpo.objectives import objectives_problem
+
+            problem = objectives_problem(self.objectives, self.kind)
+            if problem:
+                raise FieldError("objectives", problem)
         both = sorted(set(self.space) & set(self.settings))
         if both:
             raise FieldError(f"settings.{both[0]}", "also in the search space; keep it in one place")

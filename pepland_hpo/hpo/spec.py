@@ -122,6 +122,9 @@ def validate_spec(spec: StudySpec, load_data: bool = True):
     if not load_data:
         return None
     dataset = load_spec_data(spec)
+    from pepland_hpo.hpo.objectives import resolve_objectives
+
+    resolve_objectives(spec, dataset.task)
     resolve_metric(spec, dataset.task)
     return dataset
 
@@ -186,6 +189,7 @@ def build_ablation_spec(
     smiles_col: str | None = None,
     validate: bool = True,
     split_repeats: int | None = None,
+    tune: int | None = None,
 ) -> StudySpec:
     spec = _load_base(base_path, "ablation")
     changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
@@ -196,6 +200,8 @@ def build_ablation_spec(
         changes["split"] = {**changes.get("split", spec.split.model_dump()), "repeats": split_repeats}
     if variants is not None:
         changes["variants"] = list(variants)
+    if tune is not None:
+        changes["tune"] = tune  # checked by the schema (a space is filled in when none is given)
     spec = spec.updated(**changes)
     check_faults(spec)
     if validate:
@@ -219,6 +225,7 @@ def build_search_spec(
     smiles_col: str | None = None,
     seeds: list[int] | None = None,
     validate: bool = True,
+    objectives: list[str] | None = None,
 ) -> StudySpec:
     spec = _load_base(base_path, "search")
     changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
@@ -238,6 +245,8 @@ def build_search_spec(
         if sampler not in SAMPLERS:
             raise UserInputError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {sampler!r}")
         changes["sampler"] = {**spec.sampler.model_dump(), "kind": sampler}
+    if objectives is not None:
+        changes["objectives"] = list(objectives)  # checked by the schema (hpo.objectives)
     spec = spec.updated(**changes)
     check_faults(spec)
     if validate:
@@ -254,6 +263,10 @@ def build_sampler(spec: StudySpec, seed: int | None = None):
 
     cfg = spec.sampler
     if spec.kind == "ablation":
+        if spec.tune:
+            from pepland_hpo.hpo.tuning import VariantSampler
+
+            return VariantSampler(spec, seed)
         # Every ablation trial is enqueued with fixed params: nothing is sampled.
         return optuna.samplers.RandomSampler(seed=seed)
     if cfg.kind == "random":
@@ -275,6 +288,10 @@ def build_pruner(spec: StudySpec):
     import optuna
 
     cfg = spec.pruner
+    if spec.kind == "ablation" and spec.tune and cfg.kind != "none":
+        from pepland_hpo.hpo.tuning import VariantPruner, inner_spec
+
+        return VariantPruner(build_pruner(inner_spec(spec)))
     if spec.kind == "ablation" or cfg.kind == "none":
         return optuna.pruners.NopPruner()
     if cfg.kind == "median":

@@ -65,12 +65,21 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         })
     best_value = None
     best_trial = None
+    multi = len(study.directions) > 1
     try:
-        if by_state.get("COMPLETE"):
+        if by_state.get("COMPLETE") and not multi:  # a multi-objective study has a front, not one best
             best = study.best_trial
             best_value, best_trial = best.value, best.number
     except ValueError:
         pass
+    stages: dict[str, str] = {}
+    if spec is not None and spec.tune:
+        from pepland_hpo.hpo import tuning
+
+        if reap:  # a writer already: queue the seeds of variants whose tuning is over, if no worker did
+            tuning.advance(study, rdb)
+            trials = study.get_trials(deepcopy=False)
+        stages = {v: tuning.describe_progress(p) for v, p in tuning.progress(trials, attrs["spec"]).items()}
     waiting = by_state.get("WAITING", 0)
     workers = len({r["worker"] for r in running if r["worker"]}) or len(running)
     eta_s = None
@@ -100,7 +109,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
     return {
         "name": study.study_name,
         "kind": attrs.get("kind"),
-        "direction": study.direction.name.lower(),
+        "direction": ",".join(d.name.lower() for d in study.directions),
         "metric": spec.metric if spec else None,
         "states": {s: by_state.get(s, 0) for s in _STATES},
         "total": len(trials),
@@ -113,6 +122,8 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         "eta_seconds": eta_s,
         "running": running,
         "reaped": reaped,
+        "stages": stages,  # tuned ablation: per variant "tuning k/N", "seeds d/M" or "done d/M"
+        "front_size": len(study.best_trials) if multi and by_state.get("COMPLETE") else None,
     }
 
 
@@ -161,12 +172,22 @@ def render_status(status: dict, console) -> None:
         table.add_column(col)
     for st in status["studies"]:
         best = "-" if st["best_value"] is None else f"{st['best_value']:.4f} (#{st['best_trial']}, {st['metric']})"
+        if st.get("front_size"):
+            best = f"Pareto front of {st['front_size']} trial(s)"
         fails = ", ".join(f"{k}: {v}" for k, v in sorted(st["failure_reasons"].items())) or "-"
         table.add_row(
             st["name"], str(st["kind"]), *[str(st["states"][s]) for s in _STATES], best,
             _fmt_seconds(st["compute_seconds"]), _fmt_seconds(st["eta_seconds"]), fails,
         )
     console.print(table)
+    for st in status["studies"]:
+        if st.get("stages"):
+            stage_table = Table(title=f"{st['name']}: stages")
+            stage_table.add_column("variant")
+            stage_table.add_column("stage")
+            for variant, text in st["stages"].items():
+                stage_table.add_row(variant, text)
+            console.print(stage_table)
     running = [(st["name"], r) for st in status["studies"] for r in st["running"]]
     if running:
         rt = Table(title="running trials")

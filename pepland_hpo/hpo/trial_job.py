@@ -51,6 +51,7 @@ class TrialJob(BaseModel):
     parent_pid: int
     checkpoint_dir: str
     resume_path: str | None = None
+    stage: str | None = None  # a tuned ablation's "tune" or "final" (hpo.tuning); None otherwise
 
     def to_stored(self) -> dict[str, Any]:
         """Plain JSON for the trial's ``job`` user attribute."""

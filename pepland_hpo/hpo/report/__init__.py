@@ -7,7 +7,9 @@
   test molecules (and splits) computed from the trials' stored predictions,
   paired differences with Holm-adjusted p-values, flags and compute budget;
 * a search report (:mod:`.search`): best trial, importances, plotly figures,
-  the command that re-trains the best configuration.
+  the command that re-trains the best configuration;
+* a multi-objective search's report (:mod:`.front`): the Pareto front as a
+  table and plots.
 
 It writes ``report.md``, ``report.csv`` and figures into ``out_dir``, saves the
 Markdown as the study's note in optuna-dashboard, uploads the figures as study
@@ -27,6 +29,7 @@ from pepland_hpo import paths
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.report.ablation import AblationReport, VariantRow, build_ablation
 from pepland_hpo.hpo.report.console import render_report
+from pepland_hpo.hpo.report.front import FrontReport
 from pepland_hpo.hpo.report.loading import open_study
 from pepland_hpo.hpo.report.search import SearchReport, build_search, retrain_command, search_figures, search_markdown
 
@@ -38,6 +41,8 @@ def name_objective(study, spec: dict) -> None:
     import warnings
 
     metric = spec.get("metric")
+    if spec.get("objectives"):
+        return  # named at create, one name per objective
     if metric and study.metric_names != [f"val {metric}"]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # experimental API warning
@@ -65,8 +70,14 @@ def build_report(
     out = Path(out_dir) if out_dir is not None else paths.storage_root() / "reports" / study_name
     out.mkdir(parents=True, exist_ok=True)
 
-    report: AblationReport | SearchReport
-    if kind == "search":
+    report: AblationReport | SearchReport | FrontReport
+    if kind == "search" and spec.get("objectives"):
+        from pepland_hpo.hpo.report.front import build_front, front_figures, front_markdown
+
+        report = build_front(study, spec)
+        report.files.update(front_figures(study, report, out))
+        report.markdown = front_markdown(report)
+    elif kind == "search":
         report = build_search(study, spec, metric)
         report.files.update(search_figures(study, report, out))
         report.markdown = search_markdown(report)
@@ -99,6 +110,7 @@ def build_report(
 
 __all__ = [
     "AblationReport",
+    "FrontReport",
     "SearchReport",
     "VariantRow",
     "build_report",

@@ -97,6 +97,7 @@ class AblationReport:
     split_sizes: dict[str, int] = field(default_factory=dict)
     overlap: str = ""
     n_comparisons: int = 0
+    tuning: dict[str, Any] | None = None  # a tuned ablation's stage 1 (hpo.tuning.tuning_summary)
     markdown: str = ""
     out_dir: Any = None
     files: dict[str, Any] = field(default_factory=dict)
@@ -257,7 +258,10 @@ def _references(task: str, splits, cells, ds) -> tuple[list[tuple[str, dict]], s
 
 def build_ablation(study: optuna.Study, spec: dict, metric: str | None, reference: bool,
                    n_resamples: int = bs.N_RESAMPLES) -> AblationReport:
-    trials = study.get_trials(deepcopy=False)
+    from pepland_hpo.hpo import tuning
+
+    all_trials = study.get_trials(deepcopy=False)
+    trials = tuning.final_trials(all_trials)  # a tuned ablation's search trials never enter the comparison
     task = spec.get("task") or "classification"
     study_metric = spec.get("metric") or ""
     metric = metric or study_metric
@@ -295,6 +299,7 @@ def build_ablation(study: optuna.Study, spec: dict, metric: str | None, referenc
         rows=rows, references=[], ensembles=[], reference_note="reference not computed (disabled)", spec=spec,
         metrics=metrics, second_metric=SECOND_METRIC.get(task) if SECOND_METRIC.get(task) != metric else None,
         n_splits=len(splits), split_sizes={k: len(splits[0][k]) for k in ("train", "valid", "test")},
+        tuning=tuning.tuning_summary(all_trials, spec),
     )
     ds, why = (None, "not needed")
     if reference or n_with:

@@ -12,7 +12,19 @@ def render_report(report: AblationReport | SearchReport, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    if isinstance(report, SearchReport):
+    from pepland_hpo.hpo.report.front import FrontReport
+
+    if isinstance(report, FrontReport):
+        table = Table(title=f"search {report.study_name}: Pareto front of {len(report.front)} trial(s) "
+                            f"({report.n_complete} complete)")
+        params = sorted({k for row in report.front for k in row["params"]})
+        for col in ("trial", *(f"{o} ({d[:3]})" for o, d in zip(report.objectives, report.directions)), *params):
+            table.add_column(col)
+        for row in report.front:
+            table.add_row(str(row["number"]), *(f"{v:.4g}" for v in row["values"]),
+                          *(str(row["params"].get(k, "-")) for k in params))
+        console.print(table)
+    elif isinstance(report, SearchReport):
         table = Table(title=f"search {report.study_name}: best trial {report.best_number}")
         table.add_column("parameter")
         table.add_column("value")
@@ -45,6 +57,13 @@ def render_report(report: AblationReport | SearchReport, console) -> None:
                 escape("; ".join(notes)),
             )
         console.print(table)
+        if report.tuning:
+            console.print(f"each variant tuned with {report.tuning['tune']} trials; chosen configurations:")
+            for variant, p in report.tuning["variants"].items():
+                from pepland_hpo.hpo.tuning import config_text
+
+                config = config_text(p["params"]) or "none (tuning failed)"
+                console.print(f"  {escape(variant)}: {escape(config)}")
         console.print(report.evidence_note.replace("**", ""))
         for line in verdict(report):
             console.print(escape(line.replace("**", "")))

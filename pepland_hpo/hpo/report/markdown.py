@@ -126,6 +126,8 @@ def ablation_markdown(report: AblationReport) -> str:
         f"- runs per variant: **{report.n_splits} split(s) × {len(seeds)} seed(s)**; every variant runs every "
         "(split, seed) pair, so rows are paired by split and seed",
         f"- metric: **{m}** ({report.direction}); model selection (best epoch, decision threshold) on validation",
+        *([f"- **each variant tuned with {report.tuning['tune']} trials** first; its best configuration "
+           "(see Tuning) ran the runs below"] if report.tuning else []),
         f"- split overlap: {report.overlap}",
         f"- {report.evidence_note}",
     ]
@@ -178,6 +180,9 @@ def ablation_markdown(report: AblationReport) -> str:
                                                        for v in vals) + " |")
         out.append("")
     out += ["## Verdict", "", *verdict(report), ""]
+    from pepland_hpo.hpo.tuning import tuning_markdown
+
+    out += tuning_markdown(report.tuning, m)
     out += ["## Compute budget", "", *_budget_lines(report), ""]
     out += ["## Reference", "", report.reference_note, ""]
     failures = [(r.variant, k, v) for r in report.rows for k, v in sorted(r.failures.items())]

@@ -147,6 +147,11 @@ class Worker(Supervision, Recording):
                 if self.n_trials is not None and len(self.summary.trials) >= self.n_trials:
                     break
                 self._reap()
+                if self.spec.tune:  # a tuned ablation: queue a variant's seeds once its tuning is over
+                    from pepland_hpo.hpo.tuning import advance
+
+                    for variant, n in self.res.call("advance", advance, self.study, self.rdb).items():
+                        log.info("%s: tuning over, %d trial(s) at its best configuration queued", variant, n)
                 trial_id = self.res.call("claim", claim_waiting, self.rdb, self.study_id)
                 if trial_id is None:
                     # Queue empty. Trials still running elsewhere may yet come back
@@ -197,6 +202,7 @@ class Worker(Supervision, Recording):
 
     def _job(self, trial) -> tuple[TrialJob, dict[str, list[int]] | None]:
         """The trial's typed job and split; :class:`.trial_job.Infeasible` when its parameters cannot be built."""
+        from pepland_hpo.hpo import tuning
         from pepland_hpo.hpo.identity import study_splits, trial_identity
         from pepland_hpo.hpo.space import infeasible_reason, suggest
         from pepland_hpo.training.settings import parse_settings
@@ -204,15 +210,18 @@ class Worker(Supervision, Recording):
         spec = self.spec
         params: dict[str, Any] = {}
         split, repeat = self.split, 0
+        frozen = self.rdb.get_trial(trial._trial_id)
         if self.kind == "ablation":
             # identity from the queued trial's user attrs (hpo.identity), never suggested
-            ident = trial_identity(self.rdb.get_trial(trial._trial_id))
+            ident = trial_identity(frozen)
             if ident is None:
                 raise UserInputError(f"trial {trial.number} names no variant and seed (not queued by create)")
             variant, seed, repeat = ident.variant, ident.seed, ident.split_repeat
             split = self.split if repeat == 0 else study_splits(self.study.user_attrs)[repeat]
+            params = tuning.tuned_params(frozen)  # a tuned ablation's stage 2: its variant's best configuration
         else:
             variant, seed = spec.variants[0], spec.seeds[0]
+        if self.kind == "search" or tuning.is_tuning(frozen):
             params = suggest(trial, spec.space, variant, self.base_settings)
         settings = {**self.base_settings, **params}
         reason = infeasible_reason(variant, settings)
@@ -226,6 +235,7 @@ class Worker(Supervision, Recording):
             fault=fault_for_seed(spec.settings, seed) if self.fault_ok else None,
             device=self.device, threads=self.threads, parent_pid=os.getpid(),
             checkpoint_dir=str(storage_root() / "tmp" / f"{self.name}-trial-{trial.number}"),
+            stage=tuning.stage_of(frozen),
         )
         return job, split
 
@@ -250,8 +260,10 @@ class Worker(Supervision, Recording):
         except Infeasible as exc:
             # never trained: pruned, so TPE learns to avoid the region (it ignores FAILed trials)
             log.info("trial %d pruned before training: %s", number, exc)
+            # an ablation's trial keeps the variant it was queued for (a tuned ablation's stage 1)
+            named = {"variant": self.spec.variants[0]} if self.kind == "search" else {}
             self._finish(trial, optuna.trial.TrialState.PRUNED, None,
-                         {"variant": self.spec.variants[0], "pruned_reason": f"infeasible: {exc}", "epochs_run": 0})
+                         {**named, "pruned_reason": f"infeasible: {exc}", "epochs_run": 0})
             return
         except UserInputError as exc:
             self._finish(trial, optuna.trial.TrialState.FAIL, None, {"failure_reason": f"error: UserInputError: {exc}"})

@@ -162,7 +162,16 @@ class Recording:
             log.warning("trial %d: %s", trial.number, attrs["failure_reason"])
             self._finish(trial, TrialState.FAIL, None, attrs)
             return
-        self._finish(trial, TrialState.COMPLETE, float(value), attrs)
+        told: float | list[float] | None = float(value)
+        if self.spec.objectives:
+            from pepland_hpo.hpo.objectives import values
+
+            told = values(self.spec, float(value), attrs)
+            if told is None:
+                attrs["failure_reason"] = f"error: ValueError: an objective of {self.spec.objectives} is missing"
+                self._finish(trial, TrialState.FAIL, None, attrs)
+                return
+        self._finish(trial, TrialState.COMPLETE, told, attrs)
         log.info("trial %d complete: %s=%.4f", trial.number, self.spec.metric, float(value))
 
     def _upload_checkpoint(self, trial, path: str) -> dict[str, Any]:

@@ -65,10 +65,12 @@ class Supervision:
                     last_epoch = epoch
                     answer = "continue"
                     value = metrics.get(self.spec.metric)
-                    if value is not None and math.isfinite(value):
+                    # Optuna takes no intermediate values from a multi-objective study (hpo.objectives)
+                    if value is not None and math.isfinite(value) and not self.spec.objectives:
                         try:
                             self.res.call("report", trial.report, value, epoch)
-                            if self.kind == "search" and epoch < planned_epochs and trial.should_prune():
+                            searching = self.kind == "search" or job.stage == "tune"
+                            if searching and epoch < planned_epochs and trial.should_prune():
                                 answer = "prune"
                         except optuna.exceptions.UpdateFinishedTrialError:
                             # Reaped as stale (we were too slow to heartbeat) and retried
