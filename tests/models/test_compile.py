@@ -15,8 +15,8 @@ from pepland_hpo.errors import UserInputError
 from pepland_hpo.models import build_model, variant_model_config
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.loop import train_supervised
-from pepland_hpo.training.run import split_settings_overrides
 from pepland_hpo.training.seeding import seed_everything
+from pepland_hpo.training.settings import parse_settings
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +57,9 @@ def test_compiled_training_equals_eager(cpp_graphs):
 
 
 def test_compile_and_attention_backend_are_settings():
-    model, train = split_settings_overrides({"compile": "true", "attention-backend": "flex"})
-    assert model == {"attention_backend": "flex"} and train == {"compile": True}
+    settings = parse_settings({"compile": "true", "attention-backend": "flex"})
+    assert settings.model == {"attention_backend": "flex"} and settings.train == {"compile": True}
     with pytest.raises(UserInputError, match="attention_backend"):
-        split_settings_overrides({"attention_backend": "sparse"})
+        parse_settings({"attention_backend": "sparse"})
     with pytest.raises(UserInputError, match="compile"):
-        split_settings_overrides({"compile": "maybe"})
+        parse_settings({"compile": "maybe"})
