@@ -210,7 +210,7 @@ class Worker(Supervision, Recording):
         spec = self.spec
         params: dict[str, Any] = {}
         split, repeat = self.split, 0
-        frozen = self.rdb.get_trial(trial._trial_id)
+        frozen = self.rdb.get_trial(self._claimed_id)
         if self.kind == "ablation":
             # identity from the queued trial's user attrs (hpo.identity), never suggested
             ident = trial_identity(frozen)
