@@ -130,6 +130,22 @@ def _read_attrs(conn, table, trial_id: int) -> dict:
     return {k: json.loads(v) for k, v in rows}
 
 
+def _insert_waiting(conn, trials, study_id: int) -> int:
+    """Insert a WAITING trial numbered as Optuna numbers them (its rank in the study); its id."""
+    import sqlalchemy as sa
+    from optuna.trial import TrialState
+
+    new_id = conn.execute(
+        sa.insert(trials).values(study_id=study_id, state=TrialState.WAITING).returning(trials.c.trial_id)
+    ).scalar_one()
+    count = conn.execute(
+        sa.select(sa.func.count()).select_from(trials)
+        .where(trials.c.study_id == study_id, trials.c.trial_id < new_id)
+    ).scalar_one()
+    conn.execute(sa.update(trials).where(trials.c.trial_id == new_id).values(number=count))
+    return new_id
+
+
 def fail_and_requeue(rdb, trial_id: int, attrs: dict, history_key: str | None) -> int | None:
     """RUNNING → FAIL with ``attrs`` and, when ``history_key`` is given, a WAITING copy — one transaction.
 
@@ -168,14 +184,7 @@ def fail_and_requeue(rdb, trial_id: int, attrs: dict, history_key: str | None) -
             return 0
         old_user = _read_attrs(conn, user_t, trial_id)
         old_system = _read_attrs(conn, system_t, trial_id)
-        new_id = conn.execute(
-            sa.insert(trials).values(study_id=study_id, state=TrialState.WAITING).returning(trials.c.trial_id)
-        ).scalar_one()
-        count = conn.execute(
-            sa.select(sa.func.count()).select_from(trials)
-            .where(trials.c.study_id == study_id, trials.c.trial_id < new_id)
-        ).scalar_one()
-        conn.execute(sa.update(trials).where(trials.c.trial_id == new_id).values(number=count))
+        new_id = _insert_waiting(conn, trials, study_id)
         conn.execute(
             sa.insert(params_t).from_select(
                 ["trial_id", "param_name", "param_value", "distribution_json"],
@@ -313,7 +322,6 @@ def enqueue_missing(rdb, study_id: int, rows: list[dict], key: tuple[str, ...]) 
     import json
 
     import sqlalchemy as sa
-    from optuna.trial import TrialState
 
     t = tables()
     trials, user_t, system_t, studies_t = t.trials, t.user_attrs, t.system_attrs, t.studies
@@ -333,14 +341,7 @@ def enqueue_missing(rdb, study_id: int, rows: list[dict], key: tuple[str, ...]) 
             if ident in seen:
                 continue
             seen.add(ident)
-            new_id = conn.execute(
-                sa.insert(trials).values(study_id=study_id, state=TrialState.WAITING).returning(trials.c.trial_id)
-            ).scalar_one()
-            count = conn.execute(
-                sa.select(sa.func.count()).select_from(trials)
-                .where(trials.c.study_id == study_id, trials.c.trial_id < new_id)
-            ).scalar_one()
-            conn.execute(sa.update(trials).where(trials.c.trial_id == new_id).values(number=count))
+            new_id = _insert_waiting(conn, trials, study_id)
             _upsert_attrs(conn, user_t, new_id, row)
             _upsert_attrs(conn, system_t, new_id, {"fixed_params": {}})  # what enqueue_trial writes
             queued += 1
