@@ -270,7 +270,15 @@ def _fragment_keys(x: np.ndarray, src: np.ndarray, dst: np.ndarray, btype: np.nd
 
 
 def _fragment_smiles(mol: Chem.Mol, atoms: list[int], isomeric: bool) -> str:
-    return Chem.MolFragmentToSmiles(mol, atomsToUse=atoms, isomericSmiles=isomeric, canonical=True)
+    """Canonical SMILES of the fragment as a molecule of its own.
+
+    ``MolFragmentToSmiles`` alone is not enough: its atom ranking still sees the parent
+    molecule (ring membership), so a residue cut out of a macrocycle got another string
+    than the same residue cut out of a linear peptide. Parsing the string again and
+    writing it anew ranks the fragment by itself."""
+    smi = Chem.MolFragmentToSmiles(mol, atomsToUse=atoms, isomericSmiles=isomeric, canonical=True)
+    alone = Chem.MolFromSmiles(smi)
+    return smi if alone is None else Chem.MolToSmiles(alone, isomericSmiles=isomeric)
 
 
 def _c_terminal_amide(mol: Chem.Mol) -> Chem.Mol:
