@@ -1,32 +1,57 @@
-"""On-disk cache of featurised molecules: one file of flat tensors per (file, molecule column, featuriser).
+"""On-disk cache of featurised molecules: one folder of shards per (file, molecule column, featuriser).
 
-Layout: every per-molecule field is concatenated over the dataset with
-pointer arrays (``node_ptr``, ``edge_ptr``, ``spd_ptr``, ``pair_ptr``) marking
-where molecule ``i`` starts, in the smallest exact dtype (one-hot features as
-uint8, local node/edge ids as int16 when they fit), plus a JSON string of
-metadata. One ``torch.save`` file loads with ``weights_only=True`` and
-``mmap=True``, so a reload costs a file open and a JSON parse — not a copy —
-and each worker maps the same pages.
+Layout of an entry (``<cache>/<data hash>-<key>/``)::
 
-Writes go through :func:`pepland_hpo.atomic.atomic_torch_save` (temporary file
-in the same folder, then ``os.replace``): a reader sees either the old file or
-the whole new one, never half of one.
-Two workers that miss at the same time both featurise and the last rename
-wins; the contents are identical, so that costs time, not correctness.
+    shard-00000.pt   the molecules of input records 0..CHUNK-1 (valid ones), flat tensors
+    shard-00001.pt   the next chunk, ...
+    manifest.json    written last: shard list, SMILES, line numbers, invalid rows
+
+A shard concatenates every per-molecule field over its molecules with pointer
+arrays (``node_ptr``, ``edge_ptr``, ``pair_ptr``, ...) marking where molecule
+``i`` starts, in the smallest exact dtype (one-hot features as uint8, local
+node/edge ids as int16 when they fit). It loads with ``weights_only=True`` and
+``mmap=True``, so a reload costs a file open per shard and one JSON parse — not
+a copy — and every worker maps the same pages.
+
+**Growing linearly with atoms.** Nothing here is quadratic in a molecule's
+size: the dense all-pair distances (``spd``, ``N²`` bytes, 435 KB for a
+660-atom peptide) are not stored but recomputed from the bonds when a graph is
+read (:func:`pepland_hpo.data.topology.spd_from_edges`, in the loader's worker
+processes). The alternative, storing the pairs within the spatial encoding's
+reach sparsely, was measured and rejected (``scripts/bench/featurize.py
+--corpus``): the encoding distinguishes distances up to ``max_distance`` (32 by
+default), and a peptide has most of its pairs within 32 hops — up to ~700
+atoms it stores *more* than the dense matrix (3 bytes a pair) and its size per
+atom still grows with size, while recomputing costs well under a millisecond
+a molecule of the loader's time (numbers in the README).
+
+Every write is atomic (temporary file in the same folder, then ``os.replace``):
+a crash leaves either no shard or a whole one, and the entry counts only once
+its manifest exists, so a half-built entry is never read; a rebuild reuses the
+whole shards it finds. Two workers that miss at the same time both build and
+the last rename wins; the contents are identical, so that costs time, not
+correctness.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pepland_hpo import paths
+from pepland_hpo.atomic import atomic_torch_save
 
-CACHE_FORMAT = "2"  # 2: molecules only, labels are attached on load
+CACHE_FORMAT = "3"  # 3: a folder of shards, no dense distances
+MANIFEST = "manifest.json"
+# per-molecule fields and the pointer array that splits each of them
+POINTERS = ("node_ptr", "edge_ptr", "pair_ptr", "frag_ptr", "fedge_ptr", "fp_ptr")
 
 
 def cache_key(content_hash: str, **choices) -> str:
@@ -44,19 +69,25 @@ def cache_key(content_hash: str, **choices) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def cache_path(content_hash: str, key: str) -> Path:
-    return paths.cache_dir() / f"{content_hash[:16]}-{key[:16]}.pt"
+def entry_dir(content_hash: str, key: str) -> Path:
+    return paths.cache_dir() / f"{content_hash[:16]}-{key[:16]}"
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.pt"
 
 
 def _ids_dtype(max_value: int) -> np.dtype:
     return np.dtype(np.int16) if max_value < np.iinfo(np.int16).max else np.dtype(np.int32)
 
 
-def pack(per_mol: list[dict[str, np.ndarray]], targets: np.ndarray, meta: dict) -> dict:
-    """Concatenate per-molecule arrays (from ``featurize.mol_arrays``) into compact flat tensors."""
+def pack(per_mol: list[dict[str, np.ndarray]], meta: dict) -> dict:
+    """Concatenate per-molecule arrays (``featurize.mol_arrays(..., dense=False)``) into one shard."""
     from pepland_hpo.data.featurize import ATOM_DIM
 
-    def cat(key, axis=0):
+    def cat(key, axis=0, empty=None):
+        if not per_mol:
+            return empty
         return np.concatenate([m[key] for m in per_mol], axis=axis)
 
     def ptr(counts):
@@ -66,51 +97,87 @@ def pack(per_mol: list[dict[str, np.ndarray]], targets: np.ndarray, meta: dict) 
 
     n_nodes = [m["x"].shape[0] for m in per_mol]
     n_edges = [m["edge_index"].shape[1] for m in per_mol]
-    n_pairs = [m["pair_dist"].shape[0] for m in per_mol]
-    n_frags = [m["frag_x"].shape[0] for m in per_mol]
-    n_fedges = [m["frag_edge_index"].shape[1] for m in per_mol]
-    n_fp = [m["fp_index"].shape[0] for m in per_mol]
-    x = cat("x")
-    node_ids = _ids_dtype(max(n_nodes))
-    edge_ids = _ids_dtype(max(max(n_edges), 1))
+    node_ids = _ids_dtype(max(n_nodes, default=1))
+    edge_ids = _ids_dtype(max(max(n_edges, default=1), 1))
     t = torch.from_numpy
+    z = np.zeros
+    x = cat("x", empty=z((0, ATOM_DIM), np.float32))
     return {
         "x_bits": t(x[:, : ATOM_DIM - 1].astype(np.uint8)),
         "x_mass": t(np.ascontiguousarray(x[:, ATOM_DIM - 1])),
-        "edge_index": t(cat("edge_index", axis=1).astype(node_ids)),
-        "edge_attr": t(cat("edge_attr").astype(np.uint8)),
-        "degree": t(np.minimum(cat("degree"), 255).astype(np.uint8)),
-        "spd": t(cat("spd")),
-        "pair_index": t(cat("pair_index", axis=1).astype(node_ids)),
-        "pair_dist": t(cat("pair_dist").astype(np.uint8)),
-        "pair_path": t(cat("pair_path").astype(edge_ids)),
+        "edge_index": t(cat("edge_index", 1, z((2, 0), np.int64)).astype(node_ids)),
+        "edge_attr": t(cat("edge_attr", empty=z((0, 14), np.float32)).astype(np.uint8)),
+        "degree": t(np.minimum(cat("degree", empty=z(0, np.int64)), 255).astype(np.uint8)),
+        "pair_index": t(cat("pair_index", 1, z((2, 0), np.int64)).astype(node_ids)),
+        "pair_dist": t(cat("pair_dist", empty=z(0, np.int64)).astype(np.uint8)),
+        "pair_path": t(cat("pair_path", empty=z((0, 5), np.int64)).astype(edge_ids)),
         # fragment view: ids local to the molecule; frag_x rows are one-hots, scaled
         # counts and log-counts, kept float16 (exact for the one-hots, 3 digits for the rest)
-        "atom_frag": t(cat("atom_frag").astype(node_ids)),
-        "frag_x": t(cat("frag_x").astype(np.float16)),
-        "frag_edge_index": t(cat("frag_edge_index", axis=1).astype(node_ids)),
-        "fp_index": t(cat("fp_index").astype(np.int16)),
-        "fp_count": t(np.minimum(cat("fp_count"), 255).astype(np.uint8)),
-        "y": t(np.ascontiguousarray(targets, dtype=np.float32)),
+        "atom_frag": t(cat("atom_frag", empty=z(0, np.int64)).astype(node_ids)),
+        "frag_x": t(cat("frag_x", empty=z((0, 57), np.float32)).astype(np.float16)),
+        "frag_edge_index": t(cat("frag_edge_index", 1, z((2, 0), np.int64)).astype(node_ids)),
+        "fp_index": t(cat("fp_index", empty=z(0, np.int64)).astype(np.int16)),
+        "fp_count": t(np.minimum(cat("fp_count", empty=z(0, np.int64)), 255).astype(np.uint8)),
         "node_ptr": ptr(n_nodes),
         "edge_ptr": ptr(n_edges),
-        "spd_ptr": ptr([n * n for n in n_nodes]),
-        "pair_ptr": ptr(n_pairs),
-        "frag_ptr": ptr(n_frags),
-        "fedge_ptr": ptr(n_fedges),
-        "fp_ptr": ptr(n_fp),
+        "pair_ptr": ptr([m["pair_dist"].shape[0] for m in per_mol]),
+        "frag_ptr": ptr([m["frag_x"].shape[0] for m in per_mol]),
+        "fedge_ptr": ptr([m["frag_edge_index"].shape[1] for m in per_mol]),
+        "fp_ptr": ptr([m["fp_index"].shape[0] for m in per_mol]),
         "meta": json.dumps(meta),
     }
 
 
-def load(path: Path) -> dict | None:
-    """The cached dict, or None when absent or unreadable (then the caller rebuilds it)."""
+def save_shard(shard: dict, path: Path) -> None:
+    atomic_torch_save(shard, path)
+
+
+def load_shard(path: Path) -> dict | None:
+    """A shard (memory-mapped), or None when absent or unreadable."""
     if not path.is_file():
         return None
     try:
         obj = torch.load(path, weights_only=True, mmap=True)
     except Exception:
         return None
-    if not isinstance(obj, dict) or "meta" not in obj:
+    if not isinstance(obj, dict) or "meta" not in obj or any(k not in obj for k in POINTERS):
         return None
     return obj
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """The manifest, atomically: from this rename on, the entry is complete."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(manifest, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / MANIFEST)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load(folder: Path) -> tuple[dict, list[dict]] | None:
+    """``(manifest, shards)`` of a complete entry, or None (absent, half-built, or a shard
+    missing or unreadable: then the caller rebuilds it)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("format") != CACHE_FORMAT:
+        return None
+    shards = []
+    for item in manifest.get("shards", []):
+        shard = load_shard(folder / item["file"])
+        if shard is None or len(shard["node_ptr"]) - 1 != item["molecules"]:
+            return None
+        shards.append(shard)
+    return manifest, shards
+
+
+def entry_bytes(folder: Path) -> int:
+    """Bytes on disk of an entry's shards and manifest."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
