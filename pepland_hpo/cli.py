@@ -511,7 +511,7 @@ def data_featurize(
 ) -> None:
     """Featurise a file into the shared cache ahead of the workers.
 
-    Large files are cut into chunks of 256 rows, featurised by a pool of processes and written as
+    Large files are cut into chunks of 128 rows, featurised by a pool of processes and written as
     memory-mapped shards as they finish. Example: `pepland-hpo data featurize corpus.csv --jobs 4`
     """
     from pepland_hpo.data.dataset import load_dataset

@@ -27,7 +27,7 @@ import numpy as np
 from pepland_hpo.data import cache
 from pepland_hpo.envsettings import positive_from_env
 
-CHUNK_RECORDS = 256
+CHUNK_RECORDS = 128  # rows per shard: ~30 MB of arrays at 700 atoms a molecule
 ENV_JOBS = "PEPLAND_HPO_FEATURIZE_JOBS"
 
 
@@ -36,22 +36,31 @@ def default_jobs() -> int:
     return positive_from_env(ENV_JOBS, cpus, int, "featurising processes")
 
 
-def _featurize_all(mols) -> list[dict[str, np.ndarray]]:
-    """Featurise molecules for the cache (tests count calls to this to prove cache hits)."""
+def _featurize_one(mol) -> dict[str, np.ndarray]:
+    """One molecule in the cache's compact form (tests count calls to this to prove cache hits)."""
     from pepland_hpo.data.featurize import mol_arrays
 
-    return [mol_arrays(m, dense=False) for m in mols]
+    return cache.compact(mol_arrays(mol, dense=False))
 
 
 def featurize_chunk(path: str, kind: str, fields: list) -> dict:
     """Parse and featurise one chunk of ``(line, row text, field, reason)`` records and write
-    its shard to ``path``; returns the shard's metadata (valid SMILES, their lines, invalid rows)."""
+    its shard to ``path``; returns the shard's metadata (valid SMILES, their lines, invalid rows).
+
+    One molecule at a time: parsed, featurised, compacted, and its RDKit object dropped."""
     from pepland_hpo.data.readers import parse_fields
 
-    mols = parse_fields(fields, kind)
-    meta = {"smiles": mols.smiles, "rows": mols.rows,
-            "invalid": [[r.row, r.text, r.reason] for r in mols.invalid]}
-    cache.save_shard(cache.pack(_featurize_all(mols.mols), meta), Path(path))
+    smiles, rows, invalid, arrays = [], [], [], []
+    for item in fields:
+        one = parse_fields([item], kind)
+        if one.invalid:
+            invalid.append([one.invalid[0].row, one.invalid[0].text, one.invalid[0].reason])
+            continue
+        smiles.append(one.smiles[0])
+        rows.append(one.rows[0])
+        arrays.append(_featurize_one(one.mols[0]))
+    meta = {"smiles": smiles, "rows": rows, "invalid": invalid}
+    cache.save_shard(cache.pack(arrays, meta), Path(path))
     return meta
 
 

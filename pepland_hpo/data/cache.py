@@ -81,51 +81,61 @@ def _ids_dtype(max_value: int) -> np.dtype:
     return np.dtype(np.int16) if max_value < np.iinfo(np.int16).max else np.dtype(np.int32)
 
 
-def pack(per_mol: list[dict[str, np.ndarray]], meta: dict) -> dict:
-    """Concatenate per-molecule arrays (``featurize.mol_arrays(..., dense=False)``) into one shard."""
+def compact(m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One molecule's arrays (``featurize.mol_arrays(..., dense=False)``) in the cache's dtypes.
+
+    Done per molecule, as soon as it is featurised, so a chunk never holds the wide
+    int64/float32 arrays of more than one molecule."""
     from pepland_hpo.data.featurize import ATOM_DIM
 
-    def cat(key, axis=0, empty=None):
-        if not per_mol:
-            return empty
-        return np.concatenate([m[key] for m in per_mol], axis=axis)
-
-    def ptr(counts):
-        out = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=out[1:])
-        return torch.from_numpy(out)
-
-    n_nodes = [m["x"].shape[0] for m in per_mol]
-    n_edges = [m["edge_index"].shape[1] for m in per_mol]
-    node_ids = _ids_dtype(max(n_nodes, default=1))
-    edge_ids = _ids_dtype(max(max(n_edges, default=1), 1))
-    t = torch.from_numpy
-    z = np.zeros
-    x = cat("x", empty=z((0, ATOM_DIM), np.float32))
+    node_ids = _ids_dtype(m["x"].shape[0])
+    edge_ids = _ids_dtype(max(m["edge_index"].shape[1], 1))
+    x = m["x"]
     return {
-        "x_bits": t(x[:, : ATOM_DIM - 1].astype(np.uint8)),
-        "x_mass": t(np.ascontiguousarray(x[:, ATOM_DIM - 1])),
-        "edge_index": t(cat("edge_index", 1, z((2, 0), np.int64)).astype(node_ids)),
-        "edge_attr": t(cat("edge_attr", empty=z((0, 14), np.float32)).astype(np.uint8)),
-        "degree": t(np.minimum(cat("degree", empty=z(0, np.int64)), 255).astype(np.uint8)),
-        "pair_index": t(cat("pair_index", 1, z((2, 0), np.int64)).astype(node_ids)),
-        "pair_dist": t(cat("pair_dist", empty=z(0, np.int64)).astype(np.uint8)),
-        "pair_path": t(cat("pair_path", empty=z((0, 5), np.int64)).astype(edge_ids)),
+        "x_bits": x[:, : ATOM_DIM - 1].astype(np.uint8),
+        "x_mass": np.ascontiguousarray(x[:, ATOM_DIM - 1]),
+        "edge_index": m["edge_index"].astype(node_ids),
+        "edge_attr": m["edge_attr"].astype(np.uint8),
+        "degree": np.minimum(m["degree"], 255).astype(np.uint8),
+        "pair_index": m["pair_index"].astype(node_ids),
+        "pair_dist": m["pair_dist"].astype(np.uint8),
+        "pair_path": m["pair_path"].astype(edge_ids),
         # fragment view: ids local to the molecule; frag_x rows are one-hots, scaled
         # counts and log-counts, kept float16 (exact for the one-hots, 3 digits for the rest)
-        "atom_frag": t(cat("atom_frag", empty=z(0, np.int64)).astype(node_ids)),
-        "frag_x": t(cat("frag_x", empty=z((0, 57), np.float32)).astype(np.float16)),
-        "frag_edge_index": t(cat("frag_edge_index", 1, z((2, 0), np.int64)).astype(node_ids)),
-        "fp_index": t(cat("fp_index", empty=z(0, np.int64)).astype(np.int16)),
-        "fp_count": t(np.minimum(cat("fp_count", empty=z(0, np.int64)), 255).astype(np.uint8)),
-        "node_ptr": ptr(n_nodes),
-        "edge_ptr": ptr(n_edges),
-        "pair_ptr": ptr([m["pair_dist"].shape[0] for m in per_mol]),
-        "frag_ptr": ptr([m["frag_x"].shape[0] for m in per_mol]),
-        "fedge_ptr": ptr([m["frag_edge_index"].shape[1] for m in per_mol]),
-        "fp_ptr": ptr([m["fp_index"].shape[0] for m in per_mol]),
-        "meta": json.dumps(meta),
+        "atom_frag": m["atom_frag"].astype(node_ids),
+        "frag_x": m["frag_x"].astype(np.float16),
+        "frag_edge_index": m["frag_edge_index"].astype(node_ids),
+        "fp_index": m["fp_index"].astype(np.int16),
+        "fp_count": np.minimum(m["fp_count"], 255).astype(np.uint8),
     }
+
+
+# (field, axis along which molecules are concatenated, empty shape, dtype when empty, pointer)
+_FIELDS = (
+    ("x_bits", 0, (0, 37), np.uint8, "node_ptr"), ("x_mass", 0, (0,), np.float32, None),
+    ("edge_index", 1, (2, 0), np.int16, "edge_ptr"), ("edge_attr", 0, (0, 14), np.uint8, None),
+    ("degree", 0, (0,), np.uint8, None), ("pair_index", 1, (2, 0), np.int16, None),
+    ("pair_dist", 0, (0,), np.uint8, "pair_ptr"), ("pair_path", 0, (0, 5), np.int16, None),
+    ("atom_frag", 0, (0,), np.int16, None), ("frag_x", 0, (0, 57), np.float16, "frag_ptr"),
+    ("frag_edge_index", 1, (2, 0), np.int16, "fedge_ptr"), ("fp_index", 0, (0,), np.int16, "fp_ptr"),
+    ("fp_count", 0, (0,), np.uint8, None),
+)
+
+
+def pack(per_mol: list[dict[str, np.ndarray]], meta: dict) -> dict:
+    """Concatenate molecules (each from :func:`compact`) into one shard with pointer arrays.
+
+    A field's dtype is the widest of its molecules' (int16 ids unless a molecule needs int32)."""
+    out = {}
+    for key, axis, empty, dtype, ptr in _FIELDS:
+        parts = [m[key] for m in per_mol]
+        out[key] = torch.from_numpy(np.concatenate(parts, axis=axis) if parts else np.zeros(empty, dtype))
+        if ptr is not None:
+            counts = np.zeros(len(parts) + 1, dtype=np.int64)
+            np.cumsum([p.shape[axis] for p in parts], out=counts[1:])
+            out[ptr] = torch.from_numpy(counts)
+    out["meta"] = json.dumps(meta)
+    return out
 
 
 def save_shard(shard: dict, path: Path) -> None:

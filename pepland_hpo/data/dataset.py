@@ -200,9 +200,9 @@ def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool
     """Featurised dataset of a file or ``builtin:...``, from the cache when possible.
 
     A miss featurises the file with ``jobs`` processes (default: the CPUs, see
-    :mod:`.build`) straight into the cache's shards. The cache holds the molecules only, keyed by the file's sha256, the
-    molecule column (as resolved, not as typed), the featuriser version and the
-    atom limit, under ``paths.cache_dir()``: ``data featurize``, ``create``,
+    :mod:`.build`) straight into the cache's shards. The cache holds the
+    molecules only, keyed by the file's sha256, the molecule column (as
+    resolved, not as typed), the featuriser version and the atom limit, under ``paths.cache_dir()``: ``data featurize``, ``create``,
     every worker and every target of one file share one entry. The labels of
     ``target`` are read from the file on each load (cheap: no RDKit) and
     attached; a molecule whose label is missing or bad is left out of the

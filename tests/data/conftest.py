@@ -29,11 +29,11 @@ def count_featurize(monkeypatch):
     from pepland_hpo.data import build
 
     calls = {"molecules": 0}
-    real = build._featurize_all
+    real = build._featurize_one
 
-    def counting(mols):
-        calls["molecules"] += len(mols)
-        return real(mols)
+    def counting(mol):
+        calls["molecules"] += 1
+        return real(mol)
 
-    monkeypatch.setattr(build, "_featurize_all", counting)
+    monkeypatch.setattr(build, "_featurize_one", counting)
     return calls
