@@ -158,7 +158,7 @@ class PeptideDataset(Dataset):
         x[:, ATOM_DIM - 1] = a["x_mass"][n0:n1]
         edge_index = a["edge_index"][:, e0:e1].astype(np.int64)
         t = torch.from_numpy
-        return PeptideGraph(
+        return PeptideGraph.from_fields(dict(
             x=t(x),
             edge_index=t(edge_index),
             edge_attr=t(a["edge_attr"][e0:e1].astype(np.float32)),
@@ -172,7 +172,7 @@ class PeptideDataset(Dataset):
             frag_edge_index=t(a["frag_edge_index"][:, g0:g1].astype(np.int64)),
             fp=t(dense_fingerprint(a["fp_index"][h0:h1].astype(np.int64), a["fp_count"][h0:h1])),
             y=t(self._y.numpy()[j : j + 1].copy()),
-        )
+        ))
 
 
 def _molecule_store(layout, progress: bool, jobs: int | None) -> tuple[dict, list[dict], Path]:

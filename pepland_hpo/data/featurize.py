@@ -82,10 +82,10 @@ def graph_from_arrays(arrays: dict[str, np.ndarray], y: np.ndarray | None = None
     arrays = dict(arrays)
     if "fp_index" in arrays:  # the graph carries the fingerprint dense, one row per molecule
         arrays["fp"] = dense_fingerprint(arrays.pop("fp_index"), arrays.pop("fp_count"))
-    g = PeptideGraph(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
+    fields = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
     if y is not None:
-        g.y = torch.as_tensor(y, dtype=torch.float32).reshape(1, -1)
-    return g
+        fields["y"] = torch.as_tensor(y, dtype=torch.float32).reshape(1, -1)
+    return PeptideGraph.from_fields(fields)
 
 
 def featurize_mol(mol: Chem.Mol) -> PeptideGraph:
