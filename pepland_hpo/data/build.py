@@ -50,7 +50,7 @@ def featurize_chunk(path: str, kind: str, fields: list) -> dict:
     One molecule at a time: parsed, featurised, compacted, and its RDKit object dropped."""
     from pepland_hpo.data.readers import parse_fields
 
-    smiles, rows, invalid, arrays = [], [], [], []
+    smiles, rows, invalid, atoms, arrays = [], [], [], [], []
     for item in fields:
         one = parse_fields([item], kind)
         if one.invalid:
@@ -58,8 +58,9 @@ def featurize_chunk(path: str, kind: str, fields: list) -> dict:
             continue
         smiles.append(one.smiles[0])
         rows.append(one.rows[0])
+        atoms.append(one.num_atoms[0])
         arrays.append(_featurize_one(one.mols[0]))
-    meta = {"smiles": smiles, "rows": rows, "invalid": invalid}
+    meta = {"smiles": smiles, "rows": rows, "num_atoms": atoms, "invalid": invalid}
     cache.save_shard(cache.pack(arrays, meta), Path(path))
     return meta
 
@@ -109,12 +110,14 @@ def build_entry(layout, folder: Path, meta: dict, jobs: int | None = None, progr
             _run_pool(layout, folder, jobs, results, bar)
     finally:
         bar.close()
-    manifest = {"format": cache.CACHE_FORMAT, **meta, "smiles": [], "rows": [], "invalid": [], "shards": []}
+    manifest = {"format": cache.CACHE_FORMAT, **meta, "smiles": [], "rows": [], "num_atoms": [], "invalid": [],
+                "shards": []}
     for i, part in enumerate(results):
-        manifest["smiles"] += part["smiles"]
-        manifest["rows"] += part["rows"]
-        manifest["invalid"] += part["invalid"]
-        manifest["shards"].append({"file": cache.shard_name(i), "molecules": len(part["smiles"])})
+        for key in ("smiles", "rows", "num_atoms", "invalid"):
+            manifest[key] += part[key]
+        name = cache.shard_name(i)
+        manifest["shards"].append({"file": name, "molecules": len(part["smiles"]),
+                                   "bytes": (folder / name).stat().st_size})
     cache.write_manifest(folder, manifest)
 
 

@@ -10,8 +10,8 @@ A shard concatenates every per-molecule field over its molecules with pointer
 arrays (``node_ptr``, ``edge_ptr``, ``pair_ptr``, ...) marking where molecule
 ``i`` starts, in the smallest exact dtype (one-hot features as uint8, local
 node/edge ids as int16 when they fit). It loads with ``weights_only=True`` and
-``mmap=True``, so a reload costs a file open per shard and one JSON parse — not
-a copy — and every worker maps the same pages.
+``mmap=True`` when a graph of it is first read (:class:`Shards`), so reopening an
+entry costs one JSON parse — not a copy — and every worker maps the same pages.
 
 **Growing linearly with atoms.** Nothing here is quadratic in a molecule's
 size: the dense all-pair distances (``spd``, ``N²`` bytes, 435 KB for a
@@ -27,8 +27,8 @@ a molecule of the loader's time (numbers in the README).
 
 Every write is atomic (temporary file in the same folder, then ``os.replace``):
 a crash leaves either no shard or a whole one, and the entry counts only once
-its manifest exists, so a half-built entry is never read; a rebuild reuses the
-whole shards it finds. Two workers that miss at the same time both build and
+its manifest exists (it records each shard's size, checked on every open), so
+a half-built entry is never read; a rebuild reuses the whole shards it finds. Two workers that miss at the same time both build and
 the last rename wins; the contents are identical, so that costs time, not
 correctness.
 """
@@ -170,22 +170,65 @@ def write_manifest(folder: Path, manifest: dict) -> None:
         raise
 
 
-def load(folder: Path) -> tuple[dict, list[dict]] | None:
-    """``(manifest, shards)`` of a complete entry, or None (absent, half-built, or a shard
-    missing or unreadable: then the caller rebuilds it)."""
+def load(folder: Path) -> "Shards | None":
+    """The shards of a complete entry, or None (absent, half-built, or a shard missing or
+    not the size the manifest recorded: then the caller rebuilds it).
+
+    Only the manifest is read here; each shard is mapped when a graph of it is first
+    asked for, so reopening a large corpus costs one JSON parse."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(manifest, dict) or manifest.get("format") != CACHE_FORMAT:
         return None
-    shards = []
     for item in manifest.get("shards", []):
-        shard = load_shard(folder / item["file"])
-        if shard is None or len(shard["node_ptr"]) - 1 != item["molecules"]:
+        try:
+            if (folder / item["file"]).stat().st_size != item["bytes"]:
+                return None
+        except OSError:
             return None
-        shards.append(shard)
-    return manifest, shards
+    return Shards(folder, manifest)
+
+
+class Shards:
+    """An entry's shards, each loaded (memory-mapped) on first use and then kept.
+
+    Pickling (a spawned loader worker) sends the folder and the manifest only; the
+    worker maps the shards itself."""
+
+    def __init__(self, folder: Path, manifest: dict):
+        self.folder = folder
+        self.manifest = manifest
+        counts = [item["molecules"] for item in manifest["shards"]]
+        self.start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # first molecule of each
+        self._loaded: dict[int, tuple[dict, dict]] = {}
+
+    def __len__(self) -> int:
+        return int(self.start[-1])
+
+    def locate(self, j: int) -> tuple[int, int]:
+        """``(shard, index inside it)`` of molecule ``j``."""
+        k = int(np.searchsorted(self.start, j, side="right")) - 1
+        return k, j - int(self.start[k])
+
+    def arrays(self, k: int) -> tuple[dict, dict]:
+        """Shard ``k``'s fields as numpy arrays and its pointers as Python lists."""
+        got = self._loaded.get(k)
+        if got is None:
+            item = self.manifest["shards"][k]
+            shard = load_shard(self.folder / item["file"])
+            if shard is None:
+                raise OSError(f"cache shard {self.folder / item['file']} is missing or unreadable; "
+                              "delete the folder to rebuild it")
+            # plain Python ints: slicing with numpy scalars takes a slow indexing path
+            ptr = {key: shard[key].tolist() for key in POINTERS}
+            got = ({key: v.numpy() for key, v in shard.items() if isinstance(v, torch.Tensor)}, ptr)
+            self._loaded[k] = got
+        return got
+
+    def __getstate__(self) -> dict:
+        return {"folder": self.folder, "manifest": self.manifest, "start": self.start, "_loaded": {}}
 
 
 def entry_bytes(folder: Path) -> int:

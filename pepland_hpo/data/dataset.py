@@ -34,18 +34,12 @@ class PeptideDataset(Dataset):
     Works with ``torch_geometric.loader.DataLoader`` directly.
     """
 
-    def __init__(self, shards: list[dict], meta: dict, y: torch.Tensor, indices: np.ndarray | None = None,
+    def __init__(self, shards: cache.Shards, meta: dict, y: torch.Tensor, indices: np.ndarray | None = None,
                  path: Path | None = None):
         self._shards = shards
         self._meta = meta
         self._y = y
-        # plain Python ints: slicing a tensor with numpy scalars takes a slow indexing path
-        self._ptr = [{k: s[k].tolist() for k in cache.POINTERS} for s in shards]
-        self._np = [{k: v.numpy() for k, v in s.items() if isinstance(v, torch.Tensor)} for s in shards]
-        counts = [len(p["node_ptr"]) - 1 for p in self._ptr]
-        self._start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # first molecule of each shard
-        total = int(self._start[-1])
-        self._idx = np.arange(total) if indices is None else np.asarray(indices, dtype=np.int64)
+        self._idx = np.arange(len(shards)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.cache_path = path
 
     # -- metadata -------------------------------------------------------------
@@ -64,8 +58,7 @@ class PeptideDataset(Dataset):
 
     @property
     def num_atoms(self) -> np.ndarray:
-        sizes = np.concatenate([np.diff(s["node_ptr"].numpy()) for s in self._shards] or [np.zeros(0, np.int64)])
-        return sizes[self._idx]
+        return np.asarray(self._meta["num_atoms"], dtype=np.int64)[self._idx]
 
     @property
     def target_names(self) -> list[str]:
@@ -145,8 +138,8 @@ class PeptideDataset(Dataset):
     def _graph(self, j: int) -> PeptideGraph:
         # Slice and convert in numpy: torch's copy kernels go multi-threaded above
         # ~32k elements, and on a busy machine waking the threads costs milliseconds.
-        k = int(np.searchsorted(self._start, j, side="right")) - 1
-        a, p, i = self._np[k], self._ptr[k], j - int(self._start[k])
+        k, i = self._shards.locate(j)
+        a, p = self._shards.arrays(k)
         n0, n1 = p["node_ptr"][i], p["node_ptr"][i + 1]
         e0, e1 = p["edge_ptr"][i], p["edge_ptr"][i + 1]
         q0, q1 = p["pair_ptr"][i], p["pair_ptr"][i + 1]
@@ -175,24 +168,23 @@ class PeptideDataset(Dataset):
         ))
 
 
-def _molecule_store(layout, progress: bool, jobs: int | None) -> tuple[dict, list[dict], Path]:
-    """The cached featurised molecules of a layout (built on a miss): ``(manifest, shards, folder)``."""
+def _molecule_store(layout, progress: bool, jobs: int | None) -> tuple[cache.Shards, Path]:
+    """The cached featurised molecules of a layout (built on a miss), and its folder."""
     from pepland_hpo.data.build import build_entry
     from pepland_hpo.data.limits import max_heavy_atoms
 
     key = cache.cache_key(layout.digest, molecules=layout.molecule_key(), max_atoms=max_heavy_atoms())
     folder = cache.entry_dir(layout.digest, key)
-    found = cache.load(folder)
-    if found is None:
+    shards = cache.load(folder)
+    if shards is None:
         meta = {"content_hash": layout.digest, "smiles_col": layout.mol_column, "kind": layout.kind}
         build_entry(layout, folder, meta, jobs=jobs, progress=progress)
-        found = cache.load(folder)
-        if found is None:  # removed under us between the write and the read
+        shards = cache.load(folder)
+        if shards is None:  # removed under us between the write and the read
             raise OSError(f"cache entry {folder} vanished while it was being built")
-    manifest, shards = found
-    if not manifest["smiles"]:
-        raise no_valid_row(layout, [InvalidRow(*r) for r in manifest["invalid"]])
-    return manifest, shards, folder
+    if not shards.manifest["smiles"]:
+        raise no_valid_row(layout, [InvalidRow(*r) for r in shards.manifest["invalid"]])
+    return shards, folder
 
 
 def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool = False,
@@ -215,8 +207,8 @@ def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool
         (412, 'classification', 38)
     """
     layout = read_layout(source, smiles_col=smiles_col)
-    manifest, shards, path = _molecule_store(layout, progress, jobs)
-    meta = {k: v for k, v in manifest.items() if k not in ("shards", "format")}
+    shards, path = _molecule_store(layout, progress, jobs)
+    meta = {k: v for k, v in shards.manifest.items() if k not in ("shards", "format")}
     if meta.get("content_hash") != layout.digest:  # the file changed between two reads
         raise UserInputError(f"{source}: file changed while it was being read; try again")
     labels = read_labels(layout, meta["rows"], target=target, task=task)

@@ -120,7 +120,8 @@ def bytes_per_molecule(folder: Path):
 
     from pepland_hpo.data import cache
 
-    manifest, shards = cache.load(folder)
+    entry = cache.load(folder)
+    shards = [cache.load_shard(folder / item["file"]) for item in entry.manifest["shards"]]
     groups = {"node_ptr": ("x_bits", "x_mass", "degree", "atom_frag"), "edge_ptr": ("edge_index", "edge_attr"),
               "pair_ptr": ("pair_index", "pair_dist", "pair_path"), "frag_ptr": ("frag_x",),
               "fedge_ptr": ("frag_edge_index",), "fp_ptr": ("fp_index", "fp_count")}

@@ -143,3 +143,18 @@ def test_featurize_jobs_option(cpp48, private_cache):
     assert "48 molecules cached" in res.output
     bad = CliRunner().invoke(app, ["data", "featurize", str(cpp48), "--jobs", "0"])
     assert bad.exit_code == 2
+
+
+def test_shards_load_on_first_use_and_pickle_without_their_tensors(cpp48, private_cache, monkeypatch):
+    import pickle
+
+    monkeypatch.setattr(build, "CHUNK_RECORDS", 16)
+    ds = load_dataset(cpp48, target="label", jobs=1)
+    again = load_dataset(cpp48, target="label")
+    assert again._shards._loaded == {}  # reopening read the manifest only
+    assert again.num_atoms.tolist() == ds.num_atoms.tolist() and again.num_atoms.min() > 0
+    g = again[40]
+    assert sorted(again._shards._loaded) == [2]
+    blob = pickle.dumps(again)  # what a spawned loader worker receives
+    assert len(blob) < 20_000
+    assert torch.equal(pickle.loads(blob)[40].pair_path, g.pair_path)
