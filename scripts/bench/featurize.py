@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="cold comparisons to run (median ratio reported)")
     ap.add_argument("--corpus", action="store_true", help="also run the corpus-scale part (scripts/bench/corpus.py)")
     ap.add_argument("--corpus-size", type=int, default=20000, help="molecules in the synthetic corpus")
+    ap.add_argument("--corpus-only", action="store_true", help="skip the cold/reload part (run --corpus alone)")
     ap.add_argument("--min-atoms", type=int, default=100)
     ap.add_argument("--max-atoms", type=int, default=700)
     ap.add_argument("--spd-sample", type=int, default=40, help="molecules per size bin for the spd storage options")
@@ -79,6 +80,17 @@ def main() -> None:
     from pepland_hpo.data.readers import load_table
 
     torch.set_num_threads(1)
+    if not args.corpus_only:
+        standard(args, from_smiles, featurize_smiles, load_table)
+    if args.corpus or args.corpus_only:
+        from corpus import run
+
+        with tempfile.TemporaryDirectory() as tmp:
+            run(args, Path(tmp))
+
+
+def standard(args, from_smiles, featurize_smiles, load_table) -> None:
+    """Cold featurisation vs ``from_smiles``, the fragment view's share, cache build and reload."""
     smiles = load_table(args.data).smiles
     if args.limit:
         smiles = smiles[: args.limit]
@@ -156,11 +168,6 @@ def main() -> None:
         emit("cache_bytes_per_mol", ds.cache_bytes / len(ds), unit="bytes/mol", molecules=len(ds),
              mean_atoms=round(float(ds.num_atoms.mean()), 1))
 
-    if args.corpus:
-        from corpus import run
-
-        with tempfile.TemporaryDirectory() as tmp:
-            run(args, Path(tmp))
 
 
 if __name__ == "__main__":
