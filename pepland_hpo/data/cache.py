@@ -16,14 +16,26 @@ entry costs one JSON parse — not a copy — and every worker maps the same pag
 **Growing linearly with atoms.** Nothing here is quadratic in a molecule's
 size: the dense all-pair distances (``spd``, ``N²`` bytes, 435 KB for a
 660-atom peptide) are not stored but recomputed from the bonds when a graph is
-read (:func:`pepland_hpo.data.topology.spd_from_edges`, in the loader's worker
-processes). The alternative, storing the pairs within the spatial encoding's
-reach sparsely, was measured and rejected (``scripts/bench/featurize.py
---corpus``): the encoding distinguishes distances up to ``max_distance`` (32 by
-default), and a peptide has most of its pairs within 32 hops — up to ~700
-atoms it stores *more* than the dense matrix (3 bytes a pair) and its size per
-atom still grows with size, while recomputing costs well under a millisecond
-a molecule of the loader's time (numbers in the README).
+read (:func:`pepland_hpo.data.topology.spd_from_edges`), in the loader's worker
+processes. What is stored is ~320 bytes an atom at every size (two thirds of it
+the near pairs' paths, ``pair_*``), measured flat within 2 % from 100 to 700
+atoms by ``scripts/bench/featurize.py --corpus``, which also measures the
+alternative: storing the pairs within the spatial encoding's reach
+(``ModelConfig.max_distance``, 32) sparsely. Why recompute:
+
+* bytes: the sparse pairs cost 185-225 bytes an atom more (the cache 1.6x
+  larger; below ~200 atoms more than the dense matrix), since a peptide has
+  most of its pairs within 32 hops;
+* exactness without coupling: the reach is a model setting, so a sparse cache
+  would be exact only for models whose ``max_distance`` it was built for (a
+  study searching larger values would silently see clipped distances, and the
+  subgraph augmentation orders atoms by their full distance); recomputing runs
+  the featuriser's own function, so the graphs are identical by construction;
+* the price, measured: recomputing takes ~0.5-2 ms a graph at c-CPP sizes and
+  ~10 ms at 650 atoms on the shared 2-core machine (most of it the ring
+  corrections of :func:`.topology._hop_matrix`), where expanding the sparse
+  pairs takes ~0.1-0.5 ms. Loader worker processes (``num_workers``) spread it;
+  if a GPU run ever waits on its loader, the sparse form is the measured way out.
 
 Every write is atomic (temporary file in the same folder, then ``os.replace``):
 a crash leaves either no shard or a whole one, and the entry counts only once

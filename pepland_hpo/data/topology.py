@@ -73,8 +73,15 @@ def _dfs(nbr: np.ndarray) -> tuple[list[int], list[int], list[int]]:
     return order, parent, depth
 
 
-@lru_cache(maxsize=64)  # a few sizes recur; large molecules make each entry N² bytes
 def _upper_mask(n: int) -> np.ndarray:
+    """``[n, n]`` bool, True above the diagonal. Remembered for the sizes a peptide dataset
+    repeats (up to 256 atoms: at most 16 MB for all of them); larger ones are rebuilt,
+    which costs little beside their other ``N²`` work."""
+    return _small_upper_mask(n) if n <= 256 else np.triu(np.ones((n, n), dtype=bool), 1)
+
+
+@lru_cache(maxsize=256)
+def _small_upper_mask(n: int) -> np.ndarray:
     return np.triu(np.ones((n, n), dtype=bool), 1)
 
 
