@@ -11,7 +11,6 @@ a loader's worker processes do that work in parallel.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -114,3 +114,9 @@ def quiet_rdkit():
         yield
     finally:
         del block
+
+
+__all__ = [  # the featuriser's public names, older import paths of its parts included
+    "ATOM_DIM", "BOND_DIM", "FEATURIZER_VERSION", "PAIR_HOPS", "SPD_UNREACHABLE", "featurize_mol", "featurize_smiles",
+    "graph_from_arrays", "mol_arrays", "quiet_rdkit", "spd_from_edges", "topology_arrays",
+]
