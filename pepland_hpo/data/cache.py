@@ -34,8 +34,11 @@ alternative: storing the pairs within the spatial encoding's reach
 * the price, measured: recomputing takes ~0.5-2 ms a graph at c-CPP sizes and
   ~10 ms at 650 atoms on the shared 2-core machine (most of it the ring
   corrections of :func:`.topology._hop_matrix`), where expanding the sparse
-  pairs takes ~0.1-0.5 ms. Loader worker processes (``num_workers``) spread it;
-  if a GPU run ever waits on its loader, the sparse form is the measured way out.
+  pairs takes ~0.1-0.5 ms. Each process keeps the first 256 MB of recomputed
+  matrices (:meth:`Shards.spd`), so a dataset of c-CPP's size pays only in its
+  first epoch; loader worker processes (``num_workers``) spread the rest. If a
+  GPU run on large molecules ever waits on its loader, the sparse form is the
+  measured way out.
 
 Every write is atomic (temporary file in the same folder, then ``os.replace``):
 a crash leaves either no shard or a whole one, and the entry counts only once
@@ -64,6 +67,8 @@ CACHE_FORMAT = "3"  # 3: a folder of shards, no dense distances
 MANIFEST = "manifest.json"
 # per-molecule fields and the pointer array that splits each of them
 POINTERS = ("node_ptr", "edge_ptr", "pair_ptr", "frag_ptr", "fedge_ptr", "fp_ptr")
+# recomputed distance matrices a process keeps (see Shards.spd)
+SPD_MEMO_BYTES = 256 * 2**20
 
 
 def cache_key(content_hash: str, **choices) -> str:
@@ -215,6 +220,8 @@ class Shards:
         counts = [item["molecules"] for item in manifest["shards"]]
         self.start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)  # first molecule of each
         self._loaded: dict[int, tuple[dict, dict]] = {}
+        self._spd: dict[int, np.ndarray] = {}
+        self._spd_bytes = 0
 
     def __len__(self) -> int:
         return int(self.start[-1])
@@ -239,8 +246,23 @@ class Shards:
             self._loaded[k] = got
         return got
 
+    def spd(self, j: int, edge_index: np.ndarray, num_nodes: int) -> np.ndarray:
+        """Molecule ``j``'s dense distances, recomputed from its bonds; the first
+        ``SPD_MEMO_BYTES`` of them are kept, so a dataset that fits (c-CPP: ~55 MB) pays
+        for them in its first epoch only, and a corpus that does not stays bounded."""
+        got = self._spd.get(j)
+        if got is None:
+            from pepland_hpo.data.topology import spd_from_edges
+
+            got = spd_from_edges(edge_index, num_nodes)
+            if self._spd_bytes + got.nbytes <= SPD_MEMO_BYTES:
+                self._spd[j] = got
+                self._spd_bytes += got.nbytes
+        return got.copy()  # the graph's own: a caller may write into it
+
     def __getstate__(self) -> dict:
-        return {"folder": self.folder, "manifest": self.manifest, "start": self.start, "_loaded": {}}
+        return {"folder": self.folder, "manifest": self.manifest, "start": self.start, "_loaded": {},
+                "_spd": {}, "_spd_bytes": 0}
 
 
 def entry_bytes(folder: Path) -> int:

@@ -23,7 +23,6 @@ from pepland_hpo.data.features import ATOM_DIM
 from pepland_hpo.data.fragments import dense_fingerprint
 from pepland_hpo.data.graph import PeptideGraph
 from pepland_hpo.data.readers import InvalidRow, no_valid_row, read_labels, read_layout
-from pepland_hpo.data.topology import spd_from_edges
 from pepland_hpo.errors import UserInputError
 
 
@@ -155,7 +154,7 @@ class PeptideDataset(Dataset):
             edge_index=t(edge_index),
             edge_attr=t(a["edge_attr"][e0:e1].astype(np.float32)),
             degree=t(a["degree"][n0:n1].astype(np.int64)),
-            spd=t(spd_from_edges(edge_index, n1 - n0)),
+            spd=t(self._shards.spd(j, edge_index, n1 - n0)),
             pair_index=t(a["pair_index"][:, q0:q1].astype(np.int64)),
             pair_dist=t(a["pair_dist"][q0:q1].astype(np.int64)),
             pair_path=t(a["pair_path"][q0:q1].astype(np.int64)),

@@ -158,3 +158,17 @@ def test_shards_load_on_first_use_and_pickle_without_their_tensors(cpp48, privat
     blob = pickle.dumps(again)  # what a spawned loader worker receives
     assert len(blob) < 20_000
     assert torch.equal(pickle.loads(blob)[40].pair_path, g.pair_path)
+
+
+def test_recomputed_distances_are_kept_up_to_a_byte_budget(cpp48, private_cache, monkeypatch):
+    ds = load_dataset(cpp48, target="label")
+    first = [ds[i].spd for i in range(48)]
+    budget = int(sum(s.numel() for s in first[:10]))
+    monkeypatch.setattr(cache, "SPD_MEMO_BYTES", budget)
+    fresh = load_dataset(cpp48, target="label")
+    again = [fresh[i].spd for i in range(48)]
+    assert 0 < fresh._shards._spd_bytes <= budget and len(fresh._shards._spd) >= 10
+    g = fresh[0]
+    g.spd.zero_()  # a caller writing into its graph does not touch the kept copy
+    for i in range(48):
+        assert torch.equal(fresh[i].spd, first[i]) and torch.equal(again[i], first[i])
