@@ -23,7 +23,7 @@ atoms by ``scripts/bench/featurize.py --corpus``, which also measures the
 alternative: storing the pairs within the spatial encoding's reach
 (``ModelConfig.max_distance``, 32) sparsely. Why recompute:
 
-* bytes: the sparse pairs cost 185-225 bytes an atom more (the cache 1.6x
+* bytes: the sparse pairs cost 177-224 bytes an atom more (the cache 1.6x
   larger; below ~200 atoms more than the dense matrix), since a peptide has
   most of its pairs within 32 hops;
 * exactness without coupling: the reach is a model setting, so a sparse cache
@@ -31,10 +31,11 @@ alternative: storing the pairs within the spatial encoding's reach
   study searching larger values would silently see clipped distances, and the
   subgraph augmentation orders atoms by their full distance); recomputing runs
   the featuriser's own function, so the graphs are identical by construction;
-* the price, measured: recomputing takes ~0.5-2 ms a graph at c-CPP sizes and
-  ~10 ms at 650 atoms on the shared 2-core machine (most of it the ring
-  corrections of :func:`.topology._hop_matrix`), where expanding the sparse
-  pairs takes ~0.1-0.5 ms. Each process keeps the first 256 MB of recomputed
+* the price, measured: recomputing costs 3-8x more loader time than expanding
+  the sparse pairs (per batch of 32: 109 vs 35 ms at 100-200 atoms, 2,164 vs
+  285 ms at 600-700, at load average 14 on the shared 2-core machine: a dozen
+  whole-matrix passes of :func:`.topology._hop_matrix` plus two per ring
+  endpoint, against one fill). Each process keeps the first 256 MB of recomputed
   matrices (:meth:`Shards.spd`), so a dataset of c-CPP's size pays only in its
   first epoch; loader worker processes (``num_workers``) spread the rest. If a
   GPU run on large molecules ever waits on its loader, the sparse form is the
@@ -43,8 +44,8 @@ alternative: storing the pairs within the spatial encoding's reach
 Every write is atomic (temporary file in the same folder, then ``os.replace``):
 a crash leaves either no shard or a whole one, and the entry counts only once
 its manifest exists (it records each shard's size, checked on every open), so
-a half-built entry is never read; a rebuild reuses the whole shards it finds. Two workers that miss at the same time both build and
-the last rename wins; the contents are identical, so that costs time, not
+a half-built entry is never read; a rebuild reuses the whole shards it finds.
+Two workers that miss at the same time both build and the last rename wins; the contents are identical, so that costs time, not
 correctness.
 """
 
