@@ -9,9 +9,10 @@ Run from the repository root::
 sizes (100-700 heavy atoms) from real c-CPP sequences and featurises it with
 ``data featurize --jobs 1`` and ``--jobs 2``: peak memory, cache bytes per atom
 by size, the ``--jobs 2`` speedup, and the two ways of keeping shortest-path
-information (sparse within reach vs recomputed). About 15 minutes on 2 idle
-cores at the default 20,000 molecules (synthesis ~2, --jobs 1 ~8, --jobs 2 ~4);
-``--corpus-size 2000`` takes under 2.
+information (sparse within reach vs recomputed). Expected time on 2 idle
+cores at the default 20,000 molecules: about 20 minutes (synthesis ~2, --jobs 1
+~11, --jobs 2 ~6: estimated from a 4,000-molecule run that took 18 minutes at
+load average 14); ``--corpus-only --corpus-size 2000`` takes a few minutes.
 
 Prints one JSON object per line (keys ``metric``, ``value``, ``unit``, ...).
 Cold featurisation means SMILES → graph with everything computed (parse,
