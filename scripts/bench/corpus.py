@@ -113,6 +113,32 @@ def featurize_child(corpus: Path, cache: Path, jobs: int) -> tuple[float, int, i
     return seconds, peak[0], peak[1]
 
 
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+def parallel_reference(n: int = 20_000_000) -> float:
+    """Speedup of 2 processes over 1 on a pure-Python loop: how much of a second core this
+    machine gives right now (1.0: none, ~2.0: a whole one). Read the jobs speedup against it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    t = time.perf_counter()
+    _spin(n)
+    _spin(n)
+    one = time.perf_counter() - t
+    t = time.perf_counter()
+    procs = [ctx.Process(target=_spin, args=(n,)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return one / (time.perf_counter() - t)
+
+
 def bytes_per_molecule(folder: Path):
     """``(atoms, bytes)`` per molecule, from the shards' tensors (every field counted)."""
     import numpy as np
@@ -221,7 +247,9 @@ def run(args, workdir: Path) -> None:
     speedup = runs[1][0] / runs[2][0]
     emit("featurize_jobs2_speedup", round(speedup, 3), unit="x", target=">= 1.7", molecules=len(sizes),
          cpus=len(os.sched_getaffinity(0)), load_avg_1min=round(os.getloadavg()[0], 2),
-         reference="the same command with --jobs 1, same run")
+         cpu_parallel_reference_speedup=round(parallel_reference(), 3),
+         reference="the same command with --jobs 1, same run; cpu_parallel_reference_speedup: two pure-Python "
+                   "loops in 2 processes vs 1, just after (what 2 processes can gain on this machine now)")
     folders = [p for p in runs[2][2].iterdir() if p.is_dir()]
     folder = folders[0]
     atoms, per_mol = bytes_per_molecule(folder)
