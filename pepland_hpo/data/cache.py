@@ -31,9 +31,9 @@ alternative: storing the pairs within the spatial encoding's reach
   study searching larger values would silently see clipped distances, and the
   subgraph augmentation orders atoms by their full distance); recomputing runs
   the featuriser's own function, so the graphs are identical by construction;
-* the price, measured: recomputing costs 3-8x more loader time than expanding
-  the sparse pairs (per batch of 32: 109 vs 35 ms at 100-200 atoms, 2,164 vs
-  285 ms at 600-700, at load average 14 on the shared 2-core machine: a dozen
+* the price, measured: recomputing costs 3-11x more loader time than expanding
+  the sparse pairs (per batch of 32: 7.9 vs 2.9 ms at 100-200 atoms, 173 vs
+  16 ms at 600-700, at load average 4 on the shared 2-core machine: a dozen
   whole-matrix passes of :func:`.topology._hop_matrix` plus two per ring
   endpoint, against one fill). Each process keeps the first 256 MB of recomputed
   matrices (:meth:`Shards.spd`), so a dataset of c-CPP's size pays only in its
