@@ -37,11 +37,19 @@ def data_featurize(
     file: str = typer.Argument(..., help="Data file or builtin:amp."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1,
+        help="Featurising processes (default: PEPLAND_HPO_FEATURIZE_JOBS, else the CPUs); same cache for any N.",
+    ),
 ) -> None:
-    """Featurise a file into the shared cache ahead of the workers."""
+    """Featurise a file into the shared cache ahead of the workers.
+
+    Large files are cut into chunks of 128 rows, featurised by a pool of processes and written as
+    memory-mapped shards as they finish. Example: `pepland-hpo data featurize corpus.csv --jobs 4`
+    """
     from pepland_hpo.data.dataset import load_dataset
 
-    dataset = load_dataset(file, target=target, smiles_col=smiles_col, progress=True)
+    dataset = load_dataset(file, target=target, smiles_col=smiles_col, progress=True, jobs=jobs)
     console.print(f"{len(dataset)} molecules cached ({len(dataset.invalid)} invalid row(s) skipped)")
 
 

@@ -2,14 +2,15 @@
 
 A file's molecules are featurised once per (file content, molecule column,
 featuriser version) and shared through the cache by every worker, trial and
-target; labels are attached on load. Molecules are
-kept as flat tensors; ``ds[i]`` slices them into a :class:`PeptideGraph` on
-demand, which is cheap, so nothing is materialised up front.
+target; labels are attached on load. Molecules are kept as flat, memory-mapped
+tensors in shards (:mod:`.cache`); ``ds[i]`` slices one into a
+:class:`PeptideGraph` on demand and recomputes its dense distances from the
+bonds (the cache does not keep them), so nothing is materialised up front and
+a loader's worker processes do that work in parallel.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,12 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pepland_hpo.atomic import atomic_torch_save
 from pepland_hpo.data import cache
-from pepland_hpo.data.featurize import ATOM_DIM, mol_arrays
+from pepland_hpo.data.features import ATOM_DIM
 from pepland_hpo.data.fragments import dense_fingerprint
 from pepland_hpo.data.graph import PeptideGraph
-from pepland_hpo.data.readers import InvalidRow, no_valid_row, read_labels, read_layout, read_molecules
+from pepland_hpo.data.readers import InvalidRow, no_valid_row, read_labels, read_layout
 from pepland_hpo.errors import UserInputError
 
 
@@ -32,15 +32,12 @@ class PeptideDataset(Dataset):
     Works with ``torch_geometric.loader.DataLoader`` directly.
     """
 
-    def __init__(self, store: dict, indices: np.ndarray | None = None, path: Path | None = None):
-        self._store = store
-        self._meta = json.loads(store["meta"]) if isinstance(store["meta"], str) else store["meta"]
-        store["meta"] = self._meta
-        # plain Python ints: slicing a tensor with numpy scalars takes a slow indexing path
-        self._ptr = {k: store[k].tolist() for k in ("node_ptr", "edge_ptr", "spd_ptr", "pair_ptr", "frag_ptr", "fedge_ptr", "fp_ptr")}
-        self._np = {k: v.numpy() for k, v in store.items() if isinstance(v, torch.Tensor)}
-        total = len(self._ptr["node_ptr"]) - 1
-        self._idx = np.arange(total) if indices is None else np.asarray(indices, dtype=np.int64)
+    def __init__(self, shards: cache.Shards, meta: dict, y: torch.Tensor, indices: np.ndarray | None = None,
+                 path: Path | None = None):
+        self._shards = shards
+        self._meta = meta
+        self._y = y
+        self._idx = np.arange(len(shards)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.cache_path = path
 
     # -- metadata -------------------------------------------------------------
@@ -55,11 +52,11 @@ class PeptideDataset(Dataset):
 
     @property
     def targets(self) -> np.ndarray:
-        return self._store["y"].numpy()[self._idx]
+        return self._y.numpy()[self._idx]
 
     @property
     def num_atoms(self) -> np.ndarray:
-        return np.diff(self._store["node_ptr"].numpy())[self._idx]
+        return np.asarray(self._meta["num_atoms"], dtype=np.int64)[self._idx]
 
     @property
     def target_names(self) -> list[str]:
@@ -129,29 +126,35 @@ class PeptideDataset(Dataset):
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise IndexError(f"subset index out of range for a dataset of {len(self)}")
-        return PeptideDataset(self._store, self._idx[idx], self.cache_path)
+        return PeptideDataset(self._shards, self._meta, self._y, self._idx[idx], self.cache_path)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes on disk of the cache entry this dataset reads (all of it, not only this view)."""
+        return cache.entry_bytes(self.cache_path) if self.cache_path is not None else 0
 
     def _graph(self, j: int) -> PeptideGraph:
         # Slice and convert in numpy: torch's copy kernels go multi-threaded above
         # ~32k elements, and on a busy machine waking the threads costs milliseconds.
-        a, p = self._np, self._ptr
-        n0, n1 = p["node_ptr"][j], p["node_ptr"][j + 1]
-        e0, e1 = p["edge_ptr"][j], p["edge_ptr"][j + 1]
-        d0, d1 = p["spd_ptr"][j], p["spd_ptr"][j + 1]
-        q0, q1 = p["pair_ptr"][j], p["pair_ptr"][j + 1]
-        f0, f1 = p["frag_ptr"][j], p["frag_ptr"][j + 1]
-        g0, g1 = p["fedge_ptr"][j], p["fedge_ptr"][j + 1]
-        h0, h1 = p["fp_ptr"][j], p["fp_ptr"][j + 1]
+        k, i = self._shards.locate(j)
+        a, p = self._shards.arrays(k)
+        n0, n1 = p["node_ptr"][i], p["node_ptr"][i + 1]
+        e0, e1 = p["edge_ptr"][i], p["edge_ptr"][i + 1]
+        q0, q1 = p["pair_ptr"][i], p["pair_ptr"][i + 1]
+        f0, f1 = p["frag_ptr"][i], p["frag_ptr"][i + 1]
+        g0, g1 = p["fedge_ptr"][i], p["fedge_ptr"][i + 1]
+        h0, h1 = p["fp_ptr"][i], p["fp_ptr"][i + 1]
         x = np.empty((n1 - n0, ATOM_DIM), dtype=np.float32)
         x[:, : ATOM_DIM - 1] = a["x_bits"][n0:n1]
         x[:, ATOM_DIM - 1] = a["x_mass"][n0:n1]
+        edge_index = a["edge_index"][:, e0:e1].astype(np.int64)
         t = torch.from_numpy
-        return PeptideGraph(
+        return PeptideGraph.from_fields(dict(
             x=t(x),
-            edge_index=t(a["edge_index"][:, e0:e1].astype(np.int64)),
+            edge_index=t(edge_index),
             edge_attr=t(a["edge_attr"][e0:e1].astype(np.float32)),
             degree=t(a["degree"][n0:n1].astype(np.int64)),
-            spd=t(a["spd"][d0:d1].copy()),
+            spd=t(self._shards.spd(j, edge_index, n1 - n0)),
             pair_index=t(a["pair_index"][:, q0:q1].astype(np.int64)),
             pair_dist=t(a["pair_dist"][q0:q1].astype(np.int64)),
             pair_path=t(a["pair_path"][q0:q1].astype(np.int64)),
@@ -159,47 +162,37 @@ class PeptideDataset(Dataset):
             frag_x=t(a["frag_x"][f0:f1].astype(np.float32)),
             frag_edge_index=t(a["frag_edge_index"][:, g0:g1].astype(np.int64)),
             fp=t(dense_fingerprint(a["fp_index"][h0:h1].astype(np.int64), a["fp_count"][h0:h1])),
-            y=t(a["y"][j : j + 1].copy()),
-        )
+            y=t(self._y.numpy()[j : j + 1].copy()),
+        ))
 
 
-def _featurize_all(mols, progress: bool) -> list[dict[str, np.ndarray]]:
-    """Featurise every molecule (tests count calls to this to prove cache hits)."""
-    if not progress:
-        return [mol_arrays(m) for m in mols]
-    from rich.progress import track
-
-    return [mol_arrays(m) for m in track(mols, description="featurising", total=len(mols))]
-
-
-def _molecule_store(layout, progress: bool) -> tuple[dict, "Path"]:
-    """The cached featurised molecules of a layout (built and saved on a miss); no labels in it."""
+def _molecule_store(layout, progress: bool, jobs: int | None) -> tuple[cache.Shards, Path]:
+    """The cached featurised molecules of a layout (built on a miss), and its folder."""
+    from pepland_hpo.data.build import build_entry
     from pepland_hpo.data.limits import max_heavy_atoms
 
     key = cache.cache_key(layout.digest, molecules=layout.molecule_key(), max_atoms=max_heavy_atoms())
-    path = cache.cache_path(layout.digest, key)
-    store = cache.load(path)
-    if store is None:
-        mols = read_molecules(layout, progress=progress)
-        if not mols.smiles:
-            raise no_valid_row(layout, mols.invalid)
-        meta = {
-            "smiles": mols.smiles, "rows": mols.rows, "content_hash": layout.digest,
-            "smiles_col": layout.mol_column, "kind": layout.kind,
-            "invalid": [[r.row, r.text, r.reason] for r in mols.invalid],
-        }
-        no_labels = np.zeros((len(mols.smiles), 0), dtype=np.float32)
-        store = cache.pack(_featurize_all(mols.mols, progress), no_labels, meta)
-        atomic_torch_save(store, path)
-    return store, path
+    folder = cache.entry_dir(layout.digest, key)
+    shards = cache.load(folder)
+    if shards is None:
+        meta = {"content_hash": layout.digest, "smiles_col": layout.mol_column, "kind": layout.kind}
+        build_entry(layout, folder, meta, jobs=jobs, progress=progress)
+        shards = cache.load(folder)
+        if shards is None:  # removed under us between the write and the read
+            raise OSError(f"cache entry {folder} vanished while it was being built")
+    if not shards.manifest["smiles"]:
+        raise no_valid_row(layout, [InvalidRow(*r) for r in shards.manifest["invalid"]])
+    return shards, folder
 
 
-def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool = False) -> PeptideDataset:
+def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool = False,
+                 jobs: int | None = None) -> PeptideDataset:
     """Featurised dataset of a file or ``builtin:...``, from the cache when possible.
 
-    The cache holds the molecules only, keyed by the file's sha256, the
-    molecule column (as resolved, not as typed), the featuriser version and the
-    atom limit, under ``paths.cache_dir()``: ``data featurize``, ``create``,
+    A miss featurises the file with ``jobs`` processes (default: the CPUs, see
+    :mod:`.build`) straight into the cache's shards. The cache holds the
+    molecules only, keyed by the file's sha256, the molecule column (as
+    resolved, not as typed), the featuriser version and the atom limit, under ``paths.cache_dir()``: ``data featurize``, ``create``,
     every worker and every target of one file share one entry. The labels of
     ``target`` are read from the file on each load (cheap: no RDKit) and
     attached; a molecule whose label is missing or bad is left out of the
@@ -212,8 +205,8 @@ def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool
         (412, 'classification', 38)
     """
     layout = read_layout(source, smiles_col=smiles_col)
-    store, path = _molecule_store(layout, progress)
-    meta = json.loads(store["meta"]) if isinstance(store["meta"], str) else dict(store["meta"])
+    shards, path = _molecule_store(layout, progress, jobs)
+    meta = {k: v for k, v in shards.manifest.items() if k not in ("shards", "format")}
     if meta.get("content_hash") != layout.digest:  # the file changed between two reads
         raise UserInputError(f"{source}: file changed while it was being read; try again")
     labels = read_labels(layout, meta["rows"], target=target, task=task)
@@ -227,9 +220,7 @@ def load_dataset(source, target=None, task=None, smiles_col=None, progress: bool
         source=str(source), n_rows=len(layout.records),
         invalid=[[r.row, r.text, r.reason] for r in sorted(mol_invalid + labels.invalid, key=lambda r: r.row)],
     )
-    # a shallow copy: the molecule tensors stay shared (memory-mapped), labels and metadata are this load's
-    view = {k: v for k, v in store.items() if k not in ("y", "meta")}
-    view["y"] = torch.from_numpy(np.ascontiguousarray(labels.values, dtype=np.float32))
-    view["meta"] = meta
+    # the molecule tensors stay shared (memory-mapped); labels and metadata are this load's
+    y = torch.from_numpy(np.ascontiguousarray(labels.values, dtype=np.float32))
     indices = None if keep.size == len(meta["rows"]) else keep
-    return PeptideDataset(view, indices=indices, path=path)
+    return PeptideDataset(shards, meta, y, indices=indices, path=path)

@@ -257,20 +257,46 @@ def _fragment_keys(x: np.ndarray, src: np.ndarray, dst: np.ndarray, btype: np.nd
     label = _mix(bits ^ (deg << np.uint64(40)))
     bt = btype.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     rounds = [label]
+    by_src = _Segments(src, n)
     with np.errstate(over="ignore"):
         for _ in range(2):
-            agg = np.zeros(n, dtype=np.uint64)
-            np.add.at(agg, src, _mix(label[dst] + bt))
+            agg = by_src.sum(_mix(label[dst] + bt))
             label = _mix(label * np.uint64(31) + agg)
             rounds.append(label)
-        keys = np.zeros(num_frags, dtype=np.uint64)
-        np.add.at(keys, frag, _mix(label + np.uint64(7)))
+        keys = _Segments(frag, num_frags).sum(_mix(label + np.uint64(7)))
         keys += np.bincount(frag, minlength=num_frags).astype(np.uint64) * np.uint64(0x632BE59BD9B4E019)
     return keys, np.stack(rounds)
 
 
+class _Segments:
+    """Sums of uint64 values grouped by an index, as ``np.add.at`` but several times faster:
+    sort once, then one ``np.add.reduceat`` per sum. Sums wrap modulo 2^64 in any order,
+    so the result is exactly ``np.add.at``'s."""
+
+    def __init__(self, index: np.ndarray, size: int):
+        self.size = size
+        self.order = np.argsort(index, kind="stable")
+        ordered = index[self.order]
+        self.starts = np.flatnonzero(np.diff(ordered, prepend=-1)) if ordered.size else ordered
+        self.targets = ordered[self.starts]
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.size, dtype=np.uint64)
+        if self.starts.size:
+            out[self.targets] = np.add.reduceat(values[self.order], self.starts)
+        return out
+
+
 def _fragment_smiles(mol: Chem.Mol, atoms: list[int], isomeric: bool) -> str:
-    return Chem.MolFragmentToSmiles(mol, atomsToUse=atoms, isomericSmiles=isomeric, canonical=True)
+    """Canonical SMILES of the fragment as a molecule of its own.
+
+    ``MolFragmentToSmiles`` alone is not enough: its atom ranking still sees the parent
+    molecule (ring membership), so a residue cut out of a macrocycle got another string
+    than the same residue cut out of a linear peptide. Parsing the string again and
+    writing it anew ranks the fragment by itself."""
+    smi = Chem.MolFragmentToSmiles(mol, atomsToUse=atoms, isomericSmiles=isomeric, canonical=True)
+    alone = Chem.MolFromSmiles(smi)
+    return smi if alone is None else Chem.MolToSmiles(alone, isomericSmiles=isomeric)
 
 
 def _c_terminal_amide(mol: Chem.Mol) -> Chem.Mol:
@@ -392,10 +418,9 @@ def fragment_arrays(mol: Chem.Mol, x: np.ndarray, begin: np.ndarray, end: np.nda
     fx[:, _F_CHARGE] = np.bincount(frag, weights=ion, minlength=F)
     fx[:, _F_AROM] = np.bincount(frag, weights=x[:, 36], minlength=F) / 6.0
     # the fragment's Morgan environments (radius 0..2, within the fragment), hashed into bins
-    morgan = np.zeros((F, MORGAN_BINS), dtype=np.float32)
     bins = (envs % np.uint64(MORGAN_BINS)).astype(np.int64)
-    np.add.at(morgan, (np.tile(frag, 3), bins.reshape(-1)), 1.0)
-    fx[:, _F_MORGAN:] = np.log1p(morgan)
+    morgan = np.bincount((frag * MORGAN_BINS + bins).reshape(-1), minlength=F * MORGAN_BINS)
+    fx[:, _F_MORGAN:] = np.log1p(morgan.reshape(F, MORGAN_BINS).astype(np.float32))
     fp = _MORGAN.GetCountFingerprintAsNumPy(mol)  # the molecule's, for fingerprint fusion
     fp_index = np.flatnonzero(fp)
     edge_index = np.empty((2, 2 * len(begin)), dtype=np.int64)

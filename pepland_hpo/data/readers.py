@@ -162,26 +162,30 @@ def _row_text(fields: list[str], text_field: str) -> str:
     return (text_field or ",".join(fields))[:_MAX_TEXT]
 
 
-def read_molecules(layout: Layout, progress: bool = False) -> Molecules:
-    """Parse every record's molecule (rows with extra fields, too large or unparsable are listed)."""
-    out = Molecules([], [], [], [], [])
-    width = len(layout.columns)
-    records = layout.records
-    if progress and len(records) > 1000:
-        from rich.progress import track
+def molecule_fields(layout: Layout):
+    """``(line, row text, molecule field, reason)`` per record, in file order, without RDKit.
 
-        records = track(records, description="parsing", total=len(records))
-    for line, fields in records:
+    ``reason`` is non-empty for a row that is invalid before parsing (more fields than
+    the header); the parallel featuriser sends the rest to its workers in chunks."""
+    width = len(layout.columns)
+    for line, fields in layout.records:
         text_field = fields[layout.mol_idx] if layout.mol_idx < len(fields) else ""
         raw = _row_text(fields, text_field)
+        why = ""
         if layout.fmt == "csv" and len(fields) > width:
             extra = ", ".join(repr(f) for f in fields[width:][:3])
-            out.invalid.append(InvalidRow(line, raw, f"row has {len(fields)} fields, "
-                                          f"{'the header has' if layout.header else 'other rows have'} "
-                                          f"{width} (extra: {extra}); check the delimiter and quoting"))
-            continue
-        mol, why = mol_from_text(text_field, layout.kind)
-        if mol is None:
+            why = (f"row has {len(fields)} fields, {'the header has' if layout.header else 'other rows have'} "
+                   f"{width} (extra: {extra}); check the delimiter and quoting")
+        yield line, raw, text_field, why
+
+
+def parse_fields(fields, kind: str, out: Molecules | None = None) -> Molecules:
+    """Parse ``(line, row text, molecule field, reason)`` records into ``out`` (a new one if None)."""
+    out = Molecules([], [], [], [], []) if out is None else out
+    for line, raw, text_field, why in fields:
+        if not why:
+            mol, why = mol_from_text(text_field, kind)
+        if why:
             out.invalid.append(InvalidRow(line, raw, why))
             continue
         out.smiles.append(Chem.MolToSmiles(mol))
@@ -189,6 +193,16 @@ def read_molecules(layout: Layout, progress: bool = False) -> Molecules:
         out.mols.append(mol)
         out.num_atoms.append(mol.GetNumAtoms())
     return out
+
+
+def read_molecules(layout: Layout, progress: bool = False) -> Molecules:
+    """Parse every record's molecule (rows with extra fields, too large or unparsable are listed)."""
+    fields = molecule_fields(layout)
+    if progress and len(layout.records) > 1000:
+        from rich.progress import track
+
+        fields = track(fields, description="parsing", total=len(layout.records))
+    return parse_fields(fields, layout.kind)
 
 
 def no_valid_row(layout: Layout, invalid: list[InvalidRow]) -> UserInputError:

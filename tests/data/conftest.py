@@ -26,14 +26,14 @@ def cyclic_smiles(pepland_dir):
 @pytest.fixture
 def count_featurize(monkeypatch):
     """Counts molecules featurised by load_dataset (0 on a cache hit)."""
-    from pepland_hpo.data import dataset
+    from pepland_hpo.data import build
 
     calls = {"molecules": 0}
-    real = dataset._featurize_all
+    real = build._featurize_one
 
-    def counting(mols, progress):
-        calls["molecules"] += len(mols)
-        return real(mols, progress)
+    def counting(mol):
+        calls["molecules"] += 1
+        return real(mol)
 
-    monkeypatch.setattr(dataset, "_featurize_all", counting)
+    monkeypatch.setattr(build, "_featurize_one", counting)
     return calls

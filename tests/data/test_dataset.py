@@ -73,7 +73,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 def test_corrupt_cache_is_rebuilt(cpp_slice, private_cache, count_featurize):
     ds = load_dataset(cpp_slice)
-    ds.cache_path.write_bytes(b"garbage")
+    (ds.cache_path / "shard-00000.pt").write_bytes(b"garbage")
     assert len(load_dataset(cpp_slice)) == 40 and count_featurize["molecules"] == 80
 
 

@@ -113,3 +113,72 @@ def test_fragment_fields_batch_with_offsets():
     torch.testing.assert_close(b.atom_frag[g1.num_nodes: g1.num_nodes + 3], torch.full((3,), F1))
     assert int(b.frag_edge_index.max()) == 2 * F1  # last graph's fragments shifted past the first two
     assert b.fp.shape == (3, 2048) and torch.equal(b.fp[0], b.fp[2]) and b.fp[1].sum() > 0
+
+
+def _reference_keys(x, src, dst, btype, frag, num_frags):
+    """The fragment keys and environments computed the plain way, with ``np.add.at``."""
+    from pepland_hpo.data.fragments import _BITS, _mix
+
+    n = x.shape[0]
+    label = _mix((x[:, :37].astype(np.float64) @ _BITS).astype(np.uint64)
+                 ^ (np.bincount(src, minlength=n).astype(np.uint64) << np.uint64(40)))
+    bt = btype.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    rounds = [label]
+    with np.errstate(over="ignore"):
+        for _ in range(2):
+            agg = np.zeros(n, dtype=np.uint64)
+            np.add.at(agg, src, _mix(label[dst] + bt))
+            label = _mix(label * np.uint64(31) + agg)
+            rounds.append(label)
+        keys = np.zeros(num_frags, dtype=np.uint64)
+        np.add.at(keys, frag, _mix(label + np.uint64(7)))
+        keys += np.bincount(frag, minlength=num_frags).astype(np.uint64) * np.uint64(0x632BE59BD9B4E019)
+    return keys, np.stack(rounds)
+
+
+def test_fast_fragment_features_equal_the_plain_computation(pepland_dir, cyclic_smiles):
+    """Segment sums (instead of np.add.at) and bincounted Morgan bins change no bit of the output."""
+    from pepland_hpo.data import fragments as fr
+    from pepland_hpo.data.featurize import mol_arrays
+
+    seqs = [line.split(",")[0] for line in (pepland_dir / "c-CPP.txt").read_text().splitlines()[:12]]
+    mols = [Chem.MolFromSequence(s) for s in seqs] + [Chem.MolFromSmiles(s) for s in cyclic_smiles]
+    mols.append(Chem.MolFromSmiles("C"))  # one atom, no bond
+    seen = []
+    real = fr._fragment_keys
+
+    def spy(*args):
+        out = real(*args)
+        seen.append((args, out))
+        return out
+
+    fr._fragment_keys = spy
+    try:
+        arrays = [mol_arrays(m) for m in mols]
+    finally:
+        fr._fragment_keys = real
+    assert len(seen) == len(mols)
+    for (args, (keys, envs)), arr in zip(seen, arrays):
+        ref_keys, ref_envs = _reference_keys(*args)
+        assert np.array_equal(keys, ref_keys) and np.array_equal(envs, ref_envs)
+        frag, num_frags = args[4], args[5]
+        morgan = np.zeros((num_frags, fr.MORGAN_BINS), dtype=np.float32)
+        np.add.at(morgan, (np.tile(frag, 3), (ref_envs % np.uint64(fr.MORGAN_BINS)).astype(np.int64).reshape(-1)), 1.0)
+        want = np.log1p(morgan).astype(np.float16).astype(np.float32)
+        assert np.array_equal(arr["frag_x"][:, fr._F_MORGAN:], want)
+
+
+def test_graph_from_fields_equals_the_pyg_constructor():
+    from torch_geometric.data import Batch
+
+    from pepland_hpo.data.featurize import featurize_smiles
+    from pepland_hpo.data.graph import PeptideGraph
+
+    fast = featurize_smiles("CC(C)C[C@H](NC(=O)CN)C(=O)O")
+    slow = PeptideGraph(**{k: v for k, v in fast.items()})
+    assert sorted(fast.keys()) == sorted(slow.keys()) and fast.num_nodes == slow.num_nodes == 13
+    for k in fast.keys():
+        assert torch.equal(fast[k], slow[k])
+    a, b = Batch.from_data_list([fast, fast]), Batch.from_data_list([slow, slow])
+    for k in a.keys():
+        assert torch.equal(a[k], b[k]), k
