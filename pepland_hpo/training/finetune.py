@@ -89,7 +89,7 @@ def load_pretrained_encoder(
 ) -> nn.Module:
     """Load pretrained weights into ``model.encoder``, freeze its first ``freeze_layers`` layers.
 
-    ``state_dict_or_path``: the ``state_dict`` returned by ``pretrain_or_reuse``,
+    ``state_dict_or_path``: the ``state_dict`` returned by ``encoder_store.pretrain_or_reuse``,
     or a path to a stored artifact / bare encoder state dict (loaded with
     ``weights_only=True``). The task head is not touched, so it keeps the fresh
     initialisation ``build_model`` gave it. A state dict from a different

@@ -28,7 +28,9 @@ import torch
 
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.training import distributed as ddp
-from pepland_hpo.training import pretrain as pt
+from pepland_hpo.training import encoder_store as store
+from pepland_hpo.training.pretrain import PretrainResult, pretrain_encoder
+from pepland_hpo.training.pretrain_corpus import corpus_from_file
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.pretrain_checkpoint import Checkpointer
 
@@ -57,22 +59,22 @@ def _fault_hook(rank: int):
     return hook
 
 
-def _train_and_store(ctx, corpus, job: dict[str, Any]) -> pt.PretrainResult:
+def _train_and_store(ctx, corpus, job: dict[str, Any]) -> PretrainResult:
     """Every rank (or the only process) trains; rank 0 writes the artifact and drops the checkpoint."""
     cfg = TrainConfig.from_dict(job["train"])
     path = Path(job["path"])
     torch.manual_seed(cfg.seed)  # same key -> same initial weights on every rank
-    model = pt.build_encoder_model(job["model"])
+    model = store.build_encoder_model(job["model"])
     checkpointer = Checkpointer(resume_path(path), job["checkpoint_every"], job["resume"],
                                 identity={"key": job["key"]})
     main = ctx is None or ctx.is_main
     device = ctx.device if ctx is not None else torch.device(job["device"])
-    result = pt.pretrain_encoder(
+    result = pretrain_encoder(
         model, corpus, cfg, device, progress=job["progress"] and main, dist_ctx=ctx,
         checkpointer=checkpointer, on_step=_fault_hook(ctx.rank if ctx is not None else 0),
     )
     if main:
-        pt.save_pretrained_artifact(path, result, job["key"], job["settings"], job["model"],
+        store.save_pretrained_artifact(path, result, job["key"], job["settings"], job["model"],
                                     corpus.content_hash, len(corpus))
         checkpointer.clear()
     ddp.barrier()  # nobody leaves before the artifact exists
@@ -80,7 +82,7 @@ def _train_and_store(ctx, corpus, job: dict[str, Any]) -> pt.PretrainResult:
 
 
 def _rank_main(ctx, job: dict[str, Any]) -> None:
-    corpus = pt.corpus_from_file(job["data"])  # a cache hit: the launcher featurised it
+    corpus = corpus_from_file(job["data"])  # a cache hit: the launcher featurised it
     _train_and_store(ctx, corpus, job)
 
 
@@ -93,11 +95,11 @@ def _configs(variant: str, settings: dict[str, Any] | None):
 
 
 def _job(data, model_config, cfg, corpus, store_dir, device, checkpoint_every, resume, progress) -> dict:
-    settings = pt.pretrain_settings(cfg)
-    key = pt.pretrain_key(pt._config_dict(model_config), corpus.content_hash, settings)
-    path = pt.pretrained_dir(store_dir) / f"{key}.pt"
+    settings = store.pretrain_settings(cfg)
+    key = store.pretrain_key(store.config_dict(model_config), corpus.content_hash, settings)
+    path = store.pretrained_dir(store_dir) / f"{key}.pt"
     return {
-        "data": data, "model": pt._config_dict(model_config), "train": cfg.to_dict(), "settings": settings,
+        "data": data, "model": store.config_dict(model_config), "train": cfg.to_dict(), "settings": settings,
         "key": key, "path": str(path), "device": str(device), "checkpoint_every": int(checkpoint_every),
         "resume": bool(resume), "progress": bool(progress),
     }
@@ -134,7 +136,7 @@ def run_pretraining(
     if nproc > 1 and cfg.pretrain_batch_size < nproc:
         raise UserInputError(f"pretrain_batch_size {cfg.pretrain_batch_size} is the global batch; "
                              f"it must be at least --nproc {nproc}")
-    corpus = pt.corpus_from_file(data, progress=progress)
+    corpus = corpus_from_file(data, progress=progress)
     job = _job(data, model_config, cfg, corpus, store_dir, dev, checkpoint_every, resume, progress)
     if resume and not resume_path(Path(job["path"])).exists() and not Path(job["path"]).exists():
         print(f"no checkpoint {resume_path(Path(job['path'])).name} to resume from: starting afresh", flush=True)
@@ -146,7 +148,7 @@ def run_pretraining(
             threads = None if dev.type == "cuda" else max(1, (os.cpu_count() or 1) // nproc)
             ddp.run_ranks(_rank_main, nproc, (job,), device_type=dev.type, timeout_s=timeout_s, threads=threads)
 
-    result = pt.pretrain_or_reuse(model_config, corpus, corpus.content_hash, cfg, dev, store_dir=store_dir,
+    result = store.pretrain_or_reuse(model_config, corpus, corpus.content_hash, cfg, dev, store_dir=store_dir,
                                   progress=progress, train_now=train_now)
     result.pop("state_dict", None)
     result["nproc"] = 0 if result["reused"] else nproc
@@ -160,14 +162,14 @@ def _torchrun_rank(data, model_config, cfg, device, checkpoint_every, resume, ti
     try:
         if ctx.local_rank != 0:
             ddp.barrier()  # the featurised corpus is written by local rank 0 of each machine
-        corpus = pt.corpus_from_file(data, progress=progress and ctx.is_main)
+        corpus = corpus_from_file(data, progress=progress and ctx.is_main)
         if ctx.local_rank == 0:
             ddp.barrier()
         job = _job(data, model_config, cfg, corpus, store_dir, ctx.device, checkpoint_every, resume,
                    progress)
         path = Path(job["path"])
         if ddp.broadcast_object(path.exists()):
-            payload = pt.load_pretrained_artifact(path)
+            payload = store.load_pretrained_artifact(path)
             return {"key": job["key"], "reused": True, "path": str(path), "nproc": 0,
                     "loss_per_epoch": [float(x) for x in payload.get("loss_per_epoch", [])],
                     "non_finite_steps": int(payload.get("non_finite_steps", 0))}

@@ -211,21 +211,21 @@ def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_co
                    train_cfg: TrainConfig, device: torch.device, progress: bool) -> dict[str, Any]:
     """Pretrain (or reuse) the encoder for a variant that needs it.
 
-    Calls ``training.pretrain.corpus_from_file(cfg.pretrain_data)`` or
+    Calls ``training.pretrain_corpus.corpus_from_file(cfg.pretrain_data)`` or
     ``corpus_from_split(dataset, split)`` (training rows only, labels removed),
-    then ``pretrain_or_reuse(model_config, corpus, corpus.content_hash,
-    train_cfg, device, progress=progress)``. Imported lazily: pretraining is
-    only needed by some variants.
+    then ``training.encoder_store.pretrain_or_reuse(model_config, corpus,
+    corpus.content_hash, train_cfg, device, progress=progress)``. Imported
+    lazily: pretraining is only needed by some variants.
     """
-    from pepland_hpo.training import pretrain
+    from pepland_hpo.training import encoder_store, pretrain_corpus
 
     if train_cfg.pretrained:  # an encoder pretrained ahead (`pepland-hpo pretrain`), named by key or path
-        return pretrain.load_named_pretrained(train_cfg.pretrained, model_config)
+        return encoder_store.load_named_pretrained(train_cfg.pretrained, model_config)
     if cfg.pretrain_data:
-        corpus = pretrain.corpus_from_file(cfg.pretrain_data, progress=progress)
+        corpus = pretrain_corpus.corpus_from_file(cfg.pretrain_data, progress=progress)
     else:
-        corpus = pretrain.corpus_from_split(dataset, split)
-    return pretrain.pretrain_or_reuse(
+        corpus = pretrain_corpus.corpus_from_split(dataset, split)
+    return encoder_store.pretrain_or_reuse(
         model_config, corpus, corpus.content_hash, train_cfg, device, progress=progress
     )
 

@@ -36,6 +36,8 @@ import torch  # noqa: E402
 
 from pepland_hpo.training import distributed as ddp  # noqa: E402
 from pepland_hpo.training import pretrain as pt  # noqa: E402
+from pepland_hpo.training.encoder_store import build_encoder_model  # noqa: E402
+from pepland_hpo.training.pretrain_corpus import corpus_from_file  # noqa: E402
 from pepland_hpo.training.config import TrainConfig  # noqa: E402
 
 
@@ -59,7 +61,7 @@ def _run(ctx, corpus, model_config, cfg: TrainConfig, steps: int, out: str, reor
             raise _Enough
 
     torch.manual_seed(cfg.seed)
-    model = pt.build_encoder_model(model_config)
+    model = build_encoder_model(model_config)
     device = ctx.device if ctx is not None else torch.device("cpu")
     try:
         pt.pretrain_encoder(model, corpus, cfg, device, dist_ctx=ctx, on_step=on_step)
@@ -110,7 +112,7 @@ def main() -> None:
     lines = Path(args.data).read_text().splitlines()
     corpus_file = tmp / "corpus.csv"
     corpus_file.write_text("\n".join(lines[: args.molecules + 1]) + "\n")
-    corpus = pt.corpus_from_file(str(corpus_file))
+    corpus = corpus_from_file(str(corpus_file))
     model_config = variant_model_config(args.variant, hidden_dim=args.hidden, num_layers=args.layers,
                                         num_heads=4, dropout=0.0)
     epochs = -(-args.steps // max(1, len(corpus) // args.batch)) + 1

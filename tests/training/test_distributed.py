@@ -12,7 +12,8 @@ import torch
 
 from pepland_hpo.training import distributed as ddp
 from pepland_hpo.training.contrastive import MoCo, SimCLR
-from pepland_hpo.training.pretrain import _collate, _Online, load_pretrained_artifact
+from pepland_hpo.training.encoder_store import load_pretrained_artifact
+from pepland_hpo.training.pretrain import _collate, _Online
 from pepland_hpo.training.pretrain_job import FAULT_ENV, resume_path, run_pretraining
 
 # the `full` encoder (FAVOR+, encodings, hierarchical pooling) at test size; FAVOR+'s

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from pepland_hpo.training import encoder_store as store
 from pepland_hpo.training import pretrain as pt
+from pepland_hpo.training.pretrain_corpus import corpus_from_split
 from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.errors import NonFiniteLoss
 
@@ -113,8 +115,8 @@ def test_same_key_pretrains_once(corpus, storage_home):
     calls = []
     pt.PRETRAIN_HOOKS.append(calls.append)
     try:
-        first = pt.pretrain_or_reuse(_tiny_config(), small, "corpus-a", cfg, "cpu", build=_build)
-        second = pt.pretrain_or_reuse(_tiny_config(), small, "corpus-a", cfg, "cpu", build=_build)
+        first = store.pretrain_or_reuse(_tiny_config(), small, "corpus-a", cfg, "cpu", build=_build)
+        second = store.pretrain_or_reuse(_tiny_config(), small, "corpus-a", cfg, "cpu", build=_build)
     finally:
         pt.PRETRAIN_HOOKS.remove(calls.append)
     assert len(calls) == 1
@@ -127,7 +129,7 @@ def test_same_key_pretrains_once(corpus, storage_home):
     path = storage_home / "artifacts" / "pretrained" / f"{first['key']}.pt"
     assert path.is_file() and second["path"] == str(path)
     # another temperature is another key: pretrains again
-    third = pt.pretrain_or_reuse(_tiny_config(), small, "corpus-a", _cfg(pretrain_epochs=1, pretrain_batch_size=4,
+    third = store.pretrain_or_reuse(_tiny_config(), small, "corpus-a", _cfg(pretrain_epochs=1, pretrain_batch_size=4,
                                                                          temperature=0.2), "cpu", build=_build)
     assert third["reused"] is False and third["key"] != first["key"]
 
@@ -141,7 +143,8 @@ def test_two_workers_same_key_pretrain_once(corpus, tmp_path):
     results = []
 
     def work():
-        results.append(pt.pretrain_or_reuse(_tiny_config(), small, "c", cfg, "cpu", store_dir=tmp_path, build=_build))
+        results.append(store.pretrain_or_reuse(_tiny_config(), small, "c", cfg, "cpu", store_dir=tmp_path,
+                                               build=_build))
 
     try:
         threads = [threading.Thread(target=work) for _ in range(2)]
@@ -158,16 +161,16 @@ def test_two_workers_same_key_pretrain_once(corpus, tmp_path):
 
 def test_pretrain_key_covers_encoder_corpus_and_settings():
     mc = _tiny_config().to_dict()
-    s = pt.pretrain_settings(_cfg())
-    k = pt.pretrain_key(mc, "h", s)
-    assert len(k) == 64 and k == pt.pretrain_key(dict(reversed(list(mc.items()))), "h", s)
-    assert k != pt.pretrain_key(mc, "other-corpus", s)
-    assert k != pt.pretrain_key({**mc, "hidden_dim": 32}, "h", s)
-    assert k != pt.pretrain_key(mc, "h", pt.pretrain_settings(_cfg(temperature=0.2)))
-    assert k != pt.pretrain_key(mc, "h", pt.pretrain_settings(_cfg(pretrain_method="moco")))
+    s = store.pretrain_settings(_cfg())
+    k = store.pretrain_key(mc, "h", s)
+    assert len(k) == 64 and k == store.pretrain_key(dict(reversed(list(mc.items()))), "h", s)
+    assert k != store.pretrain_key(mc, "other-corpus", s)
+    assert k != store.pretrain_key({**mc, "hidden_dim": 32}, "h", s)
+    assert k != store.pretrain_key(mc, "h", store.pretrain_settings(_cfg(temperature=0.2)))
+    assert k != store.pretrain_key(mc, "h", store.pretrain_settings(_cfg(pretrain_method="moco")))
     # fine-tuning settings and the task head do not change the encoder
-    assert k == pt.pretrain_key(mc, "h", pt.pretrain_settings(_cfg(lr=1e-2, freeze_layers=2, epochs=3)))
-    assert k == pt.pretrain_key({**mc, "out_dim": 3}, "h", s)
+    assert k == store.pretrain_key(mc, "h", store.pretrain_settings(_cfg(lr=1e-2, freeze_layers=2, epochs=3)))
+    assert k == store.pretrain_key({**mc, "out_dim": 3}, "h", s)
 
 
 # ---------------------------------------------------------------- corpus
@@ -195,9 +198,9 @@ def test_corpus_from_split_is_training_rows_without_labels(corpus):
         ds.append(g)
     ds[7].smiles = "S1"  # a training molecule duplicated in validation must not leak
     split = _Split(train=[0, 2, 4, 6, 8, 7], valid=[1, 3], test=[5, 9])
-    c = pt.corpus_from_split(ds, split)
+    c = corpus_from_split(ds, split)
     assert c.indices == [0, 2, 4, 6, 8]
     assert len(c) == 5 and all("y" not in c[i].keys() for i in range(len(c)))
-    assert c.content_hash != pt.corpus_from_split(ds, _Split([0, 2, 4, 6], [1, 3], [5, 9])).content_hash
+    assert c.content_hash != corpus_from_split(ds, _Split([0, 2, 4, 6], [1, 3], [5, 9])).content_hash
     with pytest.raises(ValueError):
-        pt.corpus_from_split(ds, _Split([0, 1], [1], [2]))
+        corpus_from_split(ds, _Split([0, 1], [1], [2]))

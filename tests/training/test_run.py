@@ -153,10 +153,10 @@ def test_bad_explicit_split(cpp_file):
 
 
 def test_pretraining_variant_calls_the_pretrain_hook(cpp_file, monkeypatch):
-    """The wiring to training.pretrain: corpus = training rows only, encoder loaded, info recorded."""
+    """The wiring to pretraining: corpus = training rows only, encoder loaded, info recorded."""
     from pepland_hpo.models import build_model, variant_model_config
     from pepland_hpo.models import variants
-    from pepland_hpo.training import pretrain
+    from pepland_hpo.training import encoder_store
 
     calls = []
 
@@ -167,7 +167,7 @@ def test_pretraining_variant_calls_the_pretrain_hook(cpp_file, monkeypatch):
                 "non_finite_steps": 0, "path": "unused"}
 
     monkeypatch.setattr(variants, "variant_needs_pretraining", lambda name: name == "gcn")
-    monkeypatch.setattr(pretrain, "pretrain_or_reuse", fake_pretrain_or_reuse)
+    monkeypatch.setattr(encoder_store, "pretrain_or_reuse", fake_pretrain_or_reuse)
     split = explicit_split()
     cfg = ExperimentConfig(data=str(cpp_file), variant="gcn", seed=3, model_overrides=dict(SMALL),
                            train=TrainConfig(epochs=1), split_indices=split, device="cpu")

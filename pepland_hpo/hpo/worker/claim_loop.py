@@ -69,7 +69,8 @@ def _preload_heavy_modules() -> None:
     """
     import pepland_hpo.models  # noqa: F401
     import pepland_hpo.training.finetune  # noqa: F401
-    import pepland_hpo.training.pretrain  # noqa: F401  (augmentations, contrastive objectives)
+    import pepland_hpo.training.encoder_store  # noqa: F401  (the pretraining loop, augmentations, objectives)
+    import pepland_hpo.training.pretrain_corpus  # noqa: F401
     import pepland_hpo.training.run  # noqa: F401
 
 
