@@ -38,6 +38,13 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
     reaped: list[int] = []
     if reap and spec is not None:
         reaped = reap_stale(rdb.get_study_id_from_name(study.study_name), rdb, spec.max_retries)
+    tuned = spec is not None and bool(spec.tune)
+    if tuned and reap:
+        from pepland_hpo.hpo import tuning
+
+        # a writer already: queue the seeds of variants whose tuning is over, if no worker did
+        # (before counting, so the counts and the ETA include what this queues)
+        tuning.advance(study, rdb)
     trials = study.get_trials(deepcopy=False)
     by_state = Counter(t.state.name for t in trials)
     reasons = Counter(
@@ -65,21 +72,23 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         })
     best_value = None
     best_trial = None
+    best_stage = None
     multi = len(study.directions) > 1
     try:
-        if by_state.get("COMPLETE") and not multi:  # a multi-objective study has a front, not one best
+        if by_state.get("COMPLETE") and not multi and not tuned:  # multi-objective: a front, not one best
             best = study.best_trial
             best_value, best_trial = best.value, best.number
     except ValueError:
         pass
     stages: dict[str, str] = {}
-    if spec is not None and spec.tune:
+    if tuned:
         from pepland_hpo.hpo import tuning
 
-        if reap:  # a writer already: queue the seeds of variants whose tuning is over, if no worker did
-            tuning.advance(study, rdb)
-            trials = study.get_trials(deepcopy=False)
         stages = {v: tuning.describe_progress(p) for v, p in tuning.progress(trials, attrs["spec"]).items()}
+        if not multi:
+            best, best_stage = tuning.best_for_status(trials, study.direction.name.lower())
+            if best is not None:
+                best_value, best_trial = best.value, best.number
     waiting = by_state.get("WAITING", 0)
     workers = len({r["worker"] for r in running if r["worker"]}) or len(running)
     eta_s = None
@@ -115,6 +124,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         "total": len(trials),
         "best_value": best_value,
         "best_trial": best_trial,
+        "best_stage": best_stage,  # tuned ablation: "final" (a seed run) or "tune" (no seed run complete yet)
         "failure_reasons": dict(reasons),
         "compute_seconds": float(sum(durations)),
         "mean_trial_seconds": (sum(finished_ok) / len(finished_ok)) if finished_ok else None,
@@ -172,6 +182,8 @@ def render_status(status: dict, console) -> None:
         table.add_column(col)
     for st in status["studies"]:
         best = "-" if st["best_value"] is None else f"{st['best_value']:.4f} (#{st['best_trial']}, {st['metric']})"
+        if st.get("best_stage") == "tune" and st["best_value"] is not None:
+            best = f"{st['best_value']:.4f} (#{st['best_trial']}, {st['metric']}, tuning trial: no seed run yet)"
         if st.get("front_size"):
             best = f"Pareto front of {st['front_size']} trial(s)"
         fails = ", ".join(f"{k}: {v}" for k, v in sorted(st["failure_reasons"].items())) or "-"

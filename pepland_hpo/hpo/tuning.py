@@ -153,6 +153,22 @@ def best_tuning_trial(trials: Iterable[FrozenTrial], variant: str, direction: st
     return min(done, key=lambda t: (sign * float(t.value), t.number))
 
 
+def best_for_status(trials: Iterable[FrozenTrial], direction: str) -> tuple[FrozenTrial | None, str | None]:
+    """The trial ``status`` shows as a tuned ablation's best, and its stage: the best COMPLETE stage-2
+    trial once any exists (the runs the report compares), else the best stage-1 trial (``"tune"``).
+
+    ``study.best_trial`` would mix the stages: a stage-1 value is the luckiest of N draws, chosen and
+    measured on the same split and seed, so it tends to beat every stage-2 value.
+    """
+    sign = -1.0 if direction == "maximize" else 1.0
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
+    for stage in (FINAL, TUNE):
+        of_stage = [t for t in done if stage_of(t) == stage]
+        if of_stage:
+            return min(of_stage, key=lambda t: (sign * float(t.value), t.number)), stage
+    return None, None
+
+
 def progress(trials: list[FrozenTrial], spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per variant: ``stage`` (``tuning``, ``seeds``, ``done`` or ``tuning failed``), the stage-1 trials
     finished of ``tune``, the stage-2 trials complete of planned, and the chosen configuration."""
@@ -344,7 +360,8 @@ def tuning_markdown(summary: dict[str, Any] | None, metric: str) -> list[str]:
     return out + [""]
 
 
-__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "best_tuning_trial", "config_text",
+__all__ = ["PLAN_GRID", "VariantPruner", "VariantSampler", "advance", "best_for_status", "best_tuning_trial",
+           "config_text",
            "default_space", "describe_progress", "enqueue_tuning", "final_trials", "inner_spec", "is_tuning",
            "progress", "stage_of", "suggest_for", "tuned_params", "tuning_markdown", "tuning_summary",
            "variant_study"]

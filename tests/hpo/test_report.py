@@ -153,6 +153,7 @@ def test_report_files_csv_and_holm_named(url, tmp_path):
     report = build_report(url, "ev", out_dir=tmp_path / "o", reference=False)
     csv = pd.read_csv(tmp_path / "o" / "report.csv")
     assert list(csv["variant"]) == VARIANTS
+    assert not {"tuned_params", "tuned_from"} & set(csv.columns)  # an untuned ablation's columns as before
     for m in ("auroc", "auprc", "mcc", "f1"):
         assert {f"test_{m}", f"test_{m}_ci_low", f"test_{m}_ci_high"} <= set(csv.columns)
     row = csv.set_index("variant").loc["performer"]

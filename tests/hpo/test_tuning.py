@@ -81,6 +81,8 @@ def test_tuned_ablation_two_workers_end_to_end(sqlite_url, cpp, hpo, tmp_path):
         config = tuning.config_text(best["params"])
         assert config.startswith("dropout=") and "hidden_dim=" in config and "lr=" in config
         assert f"| {variant} | done 2/2 | {config} |" in report.markdown
+    frame = report.files["csv"].read_text()
+    assert "tuned_params" in frame.splitlines()[0]
 
 
 def _advance_when_told(url, name, barrier, out):
@@ -145,6 +147,62 @@ def test_pruner_and_sampler_see_only_their_own_variant(sqlite_url, cpp, hpo):
     assert verdict is True  # below its own variant's median (0.8)
     history = tuning.variant_study(study, later, (TrialState.COMPLETE,))
     assert [t.user_attrs["variant"] for t in history.get_trials()] == ["graphormer"]
+
+
+def _finish_next(study, value, suggest=False):
+    """Run the oldest queued trial through Optuna's API to ``value`` (metrics as a worker records them)."""
+    trial = study.ask()
+    if suggest:
+        for name, choices in SPACE.items():
+            trial.suggest_categorical(name, choices)
+    for key in ("val_metrics", "test_metrics"):
+        trial.set_user_attr(key, {"auroc": value})
+    study.tell(trial, value)
+    return trial.number
+
+
+def test_status_best_and_report_csv_follow_the_stages(sqlite_url, cpp, hpo, tmp_path):
+    """`status` shows the best seed run once there is one, the best tuning trial (labelled) before;
+    report.csv carries each variant's chosen configuration, exactly."""
+    import csv
+    import json
+
+    from rich.console import Console
+
+    from pepland_hpo.hpo.status import render_status
+
+    _tuned(sqlite_url, cpp(24), ["gcn", "graphormer"], [0, 1], 2, hpo.TINY)
+    study = _study(sqlite_url, "tuned")
+    # stage 1: gcn 0.9 and 0.6, graphormer 0.7 and 0.5 (queue order: gcn 0, gcn 1, graphormer 0, 1)
+    tuned = [_finish_next(study, v, suggest=True) for v in (0.9, 0.6, 0.7, 0.5)]
+    status = collect_status(sqlite_url, "tuned", reap=False)["studies"][0]
+    assert (status["best_value"], status["best_trial"], status["best_stage"]) == (0.9, tuned[0], "tune")
+    console = Console(record=True, width=250)
+    render_status({"storage": "x", "studies": [status]}, console)
+    assert "0.9000 (#0, auroc, tuning trial" in console.export_text()
+
+    status = collect_status(sqlite_url, "tuned")["studies"][0]  # reap: queues stage 2 (2 seeds x 2 variants)
+    assert status["states"]["WAITING"] == 4 and status["best_stage"] == "tune"
+    first = _finish_next(study, 0.65)  # gcn seed 0: worse than the best tuning value
+    status = collect_status(sqlite_url, "tuned", reap=False)["studies"][0]
+    assert (status["best_value"], status["best_trial"], status["best_stage"]) == (0.65, first, "final")
+    assert study.best_trial.value == 0.9  # what the column showed before: a tuning trial
+    console = Console(record=True, width=250)
+    render_status({"storage": "x", "studies": [status]}, console)
+    assert f"0.6500 (#{first}, auroc)" in console.export_text() and "tuning trial" not in console.export_text()
+    rest = [_finish_next(study, v) for v in (0.6, 0.75, 0.7)]
+    status = collect_status(sqlite_url, "tuned", reap=False)["studies"][0]
+    assert (status["best_value"], status["best_trial"]) == (0.75, rest[1])
+
+    build_report(sqlite_url, "tuned", out_dir=tmp_path / "r", reference=False, publish=False)
+    with open(tmp_path / "r" / "report.csv", newline="") as fh:
+        rows = {r["variant"]: r for r in csv.DictReader(fh)}
+    trials = {t.number: t for t in study.get_trials()}
+    for variant, source in (("gcn", tuned[0]), ("graphormer", tuned[2])):
+        assert json.loads(rows[variant]["tuned_params"]) == trials[source].params
+        assert int(rows[variant]["tuned_from"]) == source
+        assert {t.user_attrs["tuned_from"] for t in trials.values() if tuning.stage_of(t) == "final"
+                and t.user_attrs["variant"] == variant} == {source}
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -1,5 +1,9 @@
 """The ablation report as one flat table (``report.csv``): one line per row, every metric
-with its interval, every comparison with raw and Holm-adjusted p, and the per-run values."""
+with its interval, every comparison with raw and Holm-adjusted p, and the per-run values.
+
+A tuned ablation adds two last columns, ``tuned_params`` (the configuration a
+variant's runs used, as JSON with the exact values) and ``tuned_from`` (the
+tuning trial it came from); an untuned ablation's columns are unchanged."""
 
 from __future__ import annotations
 
@@ -14,6 +18,15 @@ NAN = float("nan")
 
 def _cell_key(cell: tuple[int, int]) -> str:
     return f"split{cell[0]}/seed{cell[1]}"
+
+
+def _tuning_columns(summary: dict[str, Any], row) -> dict[str, Any]:
+    """A variant row's chosen configuration; empty for references, ensembles and a variant whose
+    tuning chose nothing (every tuning trial failed or was pruned)."""
+    chosen = summary["variants"].get(row.variant) if row.kind == "variant" else None
+    if not chosen or chosen.get("best_trial") is None:
+        return {"tuned_params": "", "tuned_from": ""}
+    return {"tuned_params": json.dumps(chosen["params"], sort_keys=True), "tuned_from": int(chosen["best_trial"])}
 
 
 def ablation_frame(report: AblationReport):
@@ -53,6 +66,8 @@ def ablation_frame(report: AblationReport):
                                           for c, v in sorted(row.cells.items())})
         rec["flags"] = "; ".join(row.flags)
         rec["failures"] = "; ".join(f"{k}: {v}" for k, v in sorted(row.failures.items()))
+        if report.tuning is not None:
+            rec.update(_tuning_columns(report.tuning, row))
         records.append(rec)
     return pd.DataFrame.from_records(records)
 
