@@ -98,7 +98,9 @@ def test_sigkill_at_epoch_5_of_8_resumes_with_the_same_result(sqlite_url, cpp, h
     assert summary.reaped == 1 and summary.completed == 1  # same host, dead pid: no grace period to wait
     lost, retry = study.get_trials()
     assert lost.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
-    assert 5 <= retry.user_attrs["resumed_from_epoch"] <= reported
+    # an epoch's checkpoint is written before its report reaches the storage, so a kill between
+    # the two resumes one epoch past the last reported value
+    assert 5 <= retry.user_attrs["resumed_from_epoch"] <= reported + 1
     assert sorted(retry.intermediate_values) == list(range(1, 9))  # earlier epochs reported again
     assert not list(resume_dir.glob("*.pt"))  # removed once finished
 
