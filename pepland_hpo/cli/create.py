@@ -42,7 +42,7 @@ def create_ablation(
     ),
     tune: Optional[int] = typer.Option(
         None, "--tune", help="Tune every variant first: N search trials per variant over the spec's space "
-        "(default: the training plan's grid), then each variant's best configuration runs over the "
+        "(default: the grid of studies/search.yaml), then each variant's best configuration runs over the "
         "splits x seeds. Default: no tuning (every variant at the same settings)."
     ),
     name: Optional[str] = typer.Option(None, "--name", help="Study name (default from the spec)."),

@@ -1,4 +1,4 @@
-"""Molecule → graph tensors (DESIGN.md §3): the fields of one molecule, assembled.
+"""Molecule → graph tensors: the fields of one molecule, assembled.
 
 The pieces live in one module each:
 

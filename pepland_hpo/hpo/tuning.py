@@ -53,7 +53,7 @@ TUNED_PARAMS = "tuned_params"
 # User attributes a re-queued copy of a tuned-ablation trial must keep (see queue._KEEP_ON_REQUEUE).
 KEEP_ON_REQUEUE = (STAGE, "tune_index", TUNED_PARAMS, "tuned_from")
 
-# The training plan's grid: the space of a tuned ablation whose spec gives none
+# The default search grid: the space of a tuned ablation whose spec gives none
 # (studies/search.yaml ships the same grid for `create search`).
 PLAN_GRID: dict[str, list[Any]] = {
     "hidden_dim": [128, 256, 512],

@@ -27,7 +27,7 @@ FP_SIZE = 2048
 
 @dataclass
 class ModelConfig:
-    # size (the training plan's default)
+    # size: the default model (256 x 6, about 6 M parameters with hierarchical pooling)
     hidden_dim: Annotated[int, Gt(0)] = 256
     num_layers: Annotated[int, Gt(0)] = 6
     num_heads: Annotated[int, Gt(0)] = 8  # must divide hidden_dim (transformer layers)

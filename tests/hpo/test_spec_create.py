@@ -26,7 +26,7 @@ def test_shipped_specs_load():
     assert ab.kind == "ablation" and ab.variants == ["gcn", "graphormer", "performer", "hierpool", "fragments", "full", "fusion"]
     se = load_spec(SEARCH)
     assert se.kind == "search" and se.variants == ["full"]
-    space = se.to_dict()["space"]  # the training plan's grid, as the stored spec keeps it
+    space = se.to_dict()["space"]  # the default search grid, as the stored spec keeps it
     assert space["hidden_dim"] == [128, 256, 512]
     assert space["num_layers"] == [4, 6, 8, 12]
     assert space["num_heads"] == [4, 8, 16]
