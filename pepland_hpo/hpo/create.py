@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Spec fields that may change between two `create` runs of the same study
 # (they only add trials); anything else changing means a different study.
-_EXTENDABLE = {"variants", "seeds", "n_trials", "source", "max_retries"}
+_EXTENDABLE = {"variants", "seeds", "n_trials", "source", "max_retries", "max_worker_losses"}
 
 
 @dataclass

@@ -21,7 +21,7 @@ all repeats in order.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
 
 class Identity(NamedTuple):
@@ -53,6 +53,30 @@ def trial_identity(trial) -> Identity | None:
         return None
 
 
+def lost_pairs(trials: Iterable) -> list[dict[str, Any]]:
+    """The (variant, seed, split) pairs of an ablation that can no longer complete: every attempt
+    failed or was pruned and none is queued or running (retries and re-queues used up).
+
+    Stage-1 (tuning) trials are not pairs. Each entry: ``variant``, ``seed``, ``split``,
+    ``trials`` (the attempts' numbers) and ``reason`` (the last attempt's failure reason).
+    """
+    attempts: dict[Identity, list] = {}
+    for trial in trials:
+        ident = trial_identity(trial)
+        if ident is not None and (getattr(trial, "user_attrs", None) or {}).get("stage") != "tune":
+            attempts.setdefault(ident, []).append(trial)
+    lost = []
+    for ident, group in attempts.items():
+        if any(t.state.name in ("COMPLETE", "RUNNING", "WAITING") for t in group):
+            continue
+        group = sorted(group, key=lambda t: t.number)
+        reason = group[-1].user_attrs.get("failure_reason") or group[-1].user_attrs.get("pruned_reason") \
+            or group[-1].state.name.lower()
+        lost.append({"variant": ident.variant, "seed": ident.seed, "split": ident.split_repeat,
+                     "trials": [t.number for t in group], "reason": str(reason)})
+    return sorted(lost, key=lambda p: (p["variant"], p["split"], p["seed"]))
+
+
 def identity_attrs(variant: str, seed: int, split_repeat: int) -> dict[str, Any]:
     """The user attributes a queued ablation trial is created with."""
     return {"variant": str(variant), "seed": int(seed), "split_repeat": int(split_repeat)}
@@ -69,4 +93,4 @@ def study_splits(study_attrs: Mapping[str, Any]) -> list[dict[str, list[int]]]:
     return []
 
 
-__all__ = ["Identity", "identity_attrs", "study_splits", "trial_identity"]
+__all__ = ["Identity", "identity_attrs", "lost_pairs", "study_splits", "trial_identity"]

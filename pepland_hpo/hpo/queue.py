@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # User attributes a queued trial keeps when it is re-queued; everything else
 # described the failed attempt.
-_KEEP_ON_REQUEUE = ("variant", "seed", "split_repeat", "retry_history", "handback_history",
+_KEEP_ON_REQUEUE = ("variant", "seed", "split_repeat", "retry_history", "handback_history", "loss_history",
                     "stage", "tune_index", "tuned_params", "tuned_from")  # hpo.tuning.KEEP_ON_REQUEUE
 
 
@@ -149,8 +149,10 @@ def _insert_waiting(conn, trials, study_id: int) -> int:
 def fail_and_requeue(rdb, trial_id: int, attrs: dict, history_key: str | None) -> int | None:
     """RUNNING → FAIL with ``attrs`` and, when ``history_key`` is given, a WAITING copy — one transaction.
 
-    ``history_key`` is ``"retry_history"`` (a lost worker: counts against
-    ``max_retries``) or ``"handback_history"`` (a stopped worker: does not).
+    ``history_key`` is ``"retry_history"`` (the trial itself failed: a crash,
+    OOM, NaN, an exception; counts against ``max_retries``), ``"loss_history"``
+    (its worker was lost: counts against the larger ``max_worker_losses``) or
+    ``"handback_history"`` (a stopped worker or a broken machine: counts against nothing).
     Doing both in one transaction means no kill, error or outage can leave a
     failed trial marked ``requeued`` with no copy in the queue: either both
     happened or neither did (and the trial is still RUNNING, so the next
@@ -197,7 +199,7 @@ def fail_and_requeue(rdb, trial_id: int, attrs: dict, history_key: str | None) -
         user["requeued_from"] = number
         system = dict(old_system)
         system[history_key] = list(system.get(history_key, [])) + [number]
-        if history_key == "retry_history":
+        if history_key in ("retry_history", "loss_history"):
             # what Optuna's RetryFailedTrialCallback.retried_trial_number() reads
             system.setdefault("failed_trial", number)
         _upsert_attrs(conn, user_t, new_id, user)
@@ -213,12 +215,15 @@ def handback(rdb, trial_id: int, reason: str, attrs: dict | None = None) -> bool
     return bool(done)
 
 
-def reap_stale(study_id: int, rdb, max_retries: int, exclude: Iterable[int] = ()) -> list[int]:
-    """Fail trials whose worker stopped sending heartbeats and queue their retries.
+def reap_stale(study_id: int, rdb, max_losses: int, exclude: Iterable[int] = ()) -> list[int]:
+    """Fail trials whose worker stopped sending heartbeats and queue them again.
 
     Safe to run from any number of workers (and ``status``) at once: the
-    failure and the retry are one transaction that only one process wins
+    failure and the copy are one transaction that only one process wins
     (:func:`fail_and_requeue`). Returns the numbers of the trials it failed.
+    A lost worker is not the trial's fault, so the copy spends no retry; it
+    counts against ``max_losses`` (``max_worker_losses``), which only stops a
+    trial that takes its worker down every time (e.g. by exhausting the host's memory).
     ``exclude``: trial ids never to reap (the caller's own, whose heartbeat an
     outage may have delayed).
     """
@@ -228,28 +233,45 @@ def reap_stale(study_id: int, rdb, max_retries: int, exclude: Iterable[int] = ()
     reason = f"crashed: worker lost (no heartbeat for {grace}s)"
     skip = set(exclude)
     stale = [t for t in stale_trial_ids(rdb, study_id) if t not in skip]
-    return _reap(rdb, stale, reason, max_retries)
+    return _reap(rdb, stale, reason, max_losses)
 
 
-def _reap(rdb, trial_ids: Iterable[int], reason: str, max_retries: int) -> list[int]:
+def lineage_count(frozen, history_key: str) -> int:
+    """How many earlier attempts of this trial's lineage ended the way ``history_key`` counts."""
+    return len(frozen.system_attrs.get(history_key) or frozen.user_attrs.get(history_key) or [])
+
+
+def _reap(rdb, trial_ids: Iterable[int], reason: str, max_losses: int) -> list[int]:
     reaped: list[int] = []
     for trial_id in trial_ids:
         frozen = rdb.get_trial(trial_id)
-        will_retry = len(frozen.system_attrs.get("retry_history", [])) < max_retries
-        done = fail_and_requeue(rdb, trial_id, {"failure_reason": reason},
-                                "retry_history" if will_retry else None)
+        losses = lineage_count(frozen, "loss_history")
+        will_requeue = losses < max_losses
+        final = reason if will_requeue else (
+            f"{reason}; its worker was lost {losses + 1} times in a row (max_worker_losses {max_losses}): "
+            "the trial may be what kills it (host memory?)")
+        done = fail_and_requeue(rdb, trial_id, {"failure_reason": final},
+                                "loss_history" if will_requeue else None)
         if done is None:
             continue
         reaped.append(frozen.number)
-        if will_retry:
-            log.warning("trial %d: %s; retry queued", frozen.number, reason)
+        if will_requeue:
+            log.warning("trial %d: %s; queued again to resume (no retry spent)", frozen.number, reason)
         else:
-            log.warning("trial %d: %s; retries used up (%d)", frozen.number, reason, max_retries)
+            log.warning("trial %d: %s", frozen.number, final)
     return reaped
 
 
-def reap_dead_local(study_id: int, rdb, host: str, max_retries: int, exclude: Iterable[int] = ()) -> list[int]:
-    """Fail and retry RUNNING trials whose worker ran on ``host`` and whose process is gone.
+def retry_or_fail(rdb, trial_id: int, attrs: dict, max_retries: int) -> tuple[int | None, bool]:
+    """The trial itself failed (crash, OOM, NaN, exception): FAIL it and queue a retry while
+    ``max_retries`` allows, in one transaction. ``(fail_and_requeue's answer, whether a retry was queued)``."""
+    frozen = rdb.get_trial(trial_id)
+    will_retry = lineage_count(frozen, "retry_history") < max_retries
+    return fail_and_requeue(rdb, trial_id, attrs, "retry_history" if will_retry else None), will_retry
+
+
+def reap_dead_local(study_id: int, rdb, host: str, max_losses: int, exclude: Iterable[int] = ()) -> list[int]:
+    """Fail and re-queue RUNNING trials whose worker ran on ``host`` and whose process is gone.
 
     No grace period is needed for these: on the same machine a missing
     process id is proof, where a missing heartbeat is only a hint. This is
@@ -265,7 +287,7 @@ def reap_dead_local(study_id: int, rdb, host: str, max_retries: int, exclude: It
             trial_id = rdb.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             if trial_id not in skip:
                 dead.append(trial_id)
-    return _reap(rdb, dead, "crashed: worker lost (its process is gone)", max_retries)
+    return _reap(rdb, dead, "crashed: worker lost (its process is gone)", max_losses)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -349,4 +371,4 @@ def enqueue_missing(rdb, study_id: int, rows: list[dict], key: tuple[str, ...]) 
 
 
 __all__ = ["budget_used", "claim_waiting", "count_running", "enqueue_missing", "fail_and_requeue", "handback",
-           "reap_dead_local", "reap_stale", "set_user_attrs", "transition", "transition_in"]
+           "lineage_count", "reap_dead_local", "reap_stale", "retry_or_fail", "set_user_attrs", "transition", "transition_in"]

@@ -120,7 +120,10 @@ class StudySpec(BaseModel):
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     n_trials: Annotated[StrictInt, Ge(1)] | None = None  # a search's global budget
-    max_retries: NonNegative = 2
+    max_retries: NonNegative = 2  # re-runs of a trial that failed by itself (crash, OOM, NaN, exception)
+    # re-queues of a trial whose worker was lost (killed, machine gone): no retry is spent on
+    # those; this larger bound only stops a trial that takes its worker down every time
+    max_worker_losses: NonNegative = 8
     # ablation: tune every variant first, this many search trials each (hpo.tuning)
     tune: Annotated[StrictInt, Ge(1)] | None = None
     # search: several objectives, e.g. [val_auroc, params] (hpo.objectives)

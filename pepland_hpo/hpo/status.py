@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.hpo.identity import trial_identity
+from pepland_hpo.hpo.identity import lost_pairs, trial_identity
 from pepland_hpo.hpo.storage import mask_url, open_storage, resolve_url
 
 _STATES = ("WAITING", "RUNNING", "COMPLETE", "PRUNED", "FAIL")
@@ -37,7 +37,7 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
     spec = StudySpec.from_dict(attrs["spec"]) if "spec" in attrs else None
     reaped: list[int] = []
     if reap and spec is not None:
-        reaped = reap_stale(rdb.get_study_id_from_name(study.study_name), rdb, spec.max_retries)
+        reaped = reap_stale(rdb.get_study_id_from_name(study.study_name), rdb, spec.max_worker_losses)
     tuned = spec is not None and bool(spec.tune)
     if tuned and reap:
         from pepland_hpo.hpo import tuning
@@ -134,6 +134,8 @@ def _study_status(study, rdb, reap: bool) -> dict[str, Any]:
         "reaped": reaped,
         "stages": stages,  # tuned ablation: per variant "tuning k/N", "seeds d/M" or "done d/M"
         "front_size": len(study.best_trials) if multi and by_state.get("COMPLETE") else None,
+        # ablation pairs whose every attempt failed: the comparison will miss them until re-queued
+        "lost_pairs": lost_pairs(trials) if attrs.get("kind") == "ablation" else [],
     }
 
 
@@ -210,8 +212,13 @@ def render_status(status: dict, console) -> None:
                        str(r["worker"]), str(r["host"]), str(r["gpu"]), _fmt_seconds(r["running_s"]))
         console.print(rt)
     for st in status["studies"]:
+        for pair in st.get("lost_pairs") or []:
+            console.print(f"{st['name']}: {pair['variant']} seed {pair['seed']} split {pair['split']} can no longer "
+                          f"complete (trials {', '.join(map(str, pair['trials']))}: {pair['reason']}); "
+                          "`pepland-hpo create ... --retry-failed` queues it again", highlight=False)
         if st["reaped"]:
-            console.print(f"{st['name']}: failed stale trial(s) {st['reaped']} (worker lost) and queued retries")
+            console.print(f"{st['name']}: failed stale trial(s) {st['reaped']} (worker lost) and queued them "
+                          "again to resume (no retry spent)")
 
 
 __all__ = ["collect_status", "render_status"]

@@ -128,8 +128,44 @@ def gcn_ablation(url, data, seeds, settings, name="ab"):
 
 
 @pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size, where=None)``: a fresh tmpfs of that size (e.g. "4m"), unmounted afterwards."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def _mount(size: str, where: Path | None = None) -> Path:
+        where = where or tmp_path / f"fs{len(mounted)}"
+        where.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {res.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield _mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill_filesystem(folder: Path) -> Path:
+    """Fill the filesystem of ``folder`` to the last byte, as another program would; the filler file."""
+    filler = folder / "filler"
+    try:
+        with open(filler, "wb") as fh:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    except OSError:  # ENOSPC: full, as wanted
+        pass
+    return filler
+
+
+@pytest.fixture
 def hpo():
     """Helpers for the worker tests, as one namespace."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(start_workers=start_workers, join_all=join_all, wait_for=wait_for, TINY=dict(TINY), gcn_ablation=gcn_ablation)
+    return SimpleNamespace(start_workers=start_workers, join_all=join_all, wait_for=wait_for, TINY=dict(TINY), gcn_ablation=gcn_ablation,
+                           fill=fill_filesystem)

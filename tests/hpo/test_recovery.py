@@ -46,20 +46,20 @@ def test_reap_window_loses_nothing(sqlite_url, cpp, hpo, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(queue, "_read_attrs", killed_here)  # runs after RUNNING → FAIL, before the retry insert
         with pytest.raises(RuntimeError, match="between the two steps"):
-            queue.reap_dead_local(sid, rdb, socket.gethostname(), max_retries=2)
+            queue.reap_dead_local(sid, rdb, socket.gethostname(), max_losses=2)
     # all or nothing: the trial is still RUNNING, so the next reaper sees it again
     assert rdb.get_trial(lost).state == TrialState.RUNNING
     assert len(rdb.get_all_trials(sid)) == 3
 
-    assert queue.reap_dead_local(sid, rdb, socket.gethostname(), max_retries=2) == [0]
-    assert queue.reap_dead_local(sid, rdb, socket.gethostname(), max_retries=2) == []  # done once only
+    assert queue.reap_dead_local(sid, rdb, socket.gethostname(), max_losses=2) == [0]
+    assert queue.reap_dead_local(sid, rdb, socket.gethostname(), max_losses=2) == []  # done once only
     trials = rdb.get_all_trials(sid)
     failed = rdb.get_trial(lost)
     assert failed.state == TrialState.FAIL and failed.user_attrs["requeued"] is True
     assert failed.user_attrs["failure_reason"].startswith("crashed: worker lost")
     (retry,) = [t for t in trials if t.user_attrs.get("requeued_from") == failed.number]
     assert retry.state == TrialState.WAITING and retry.params == failed.params
-    assert retry.system_attrs["retry_history"] == [failed.number]
+    assert retry.system_attrs["loss_history"] == [failed.number] and "retry_history" not in retry.system_attrs
     # the retry is claimed before the older fresh trials
     assert queue.claim_waiting(rdb, sid) == rdb.get_trial_id_from_study_id_trial_number(sid, retry.number)
     # the fresh ones still run (the retry is RUNNING under our manual claim)

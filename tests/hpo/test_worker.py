@@ -89,16 +89,29 @@ def test_worker_refuses_changed_data(sqlite_url, cpp, hpo):
     assert _study(sqlite_url, "ab").trials[0].state == TrialState.WAITING
 
 
-def test_faults_are_recorded_and_worker_goes_on(sqlite_url, cpp, hpo):
+def test_faults_are_recorded_retried_and_worker_goes_on(sqlite_url, cpp, hpo):
     settings = {**hpo.TINY, "fault": "oom@0,nan@1,segfault@2", "max_non_finite_steps": "0"}
     _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], settings)
     summary = run_worker(sqlite_url, "ab", gpu="cpu")
-    assert summary.trials == [0, 1, 2, 3]  # one worker ran them all
-    by_seed = {t.user_attrs["seed"]: t for t in _study(sqlite_url, "ab").trials}
-    assert by_seed[0].state == TrialState.FAIL and by_seed[0].user_attrs["failure_reason"] == "oom"
-    assert by_seed[1].state == TrialState.FAIL and by_seed[1].user_attrs["failure_reason"] == "non_finite_loss"
-    assert by_seed[2].state == TrialState.FAIL and by_seed[2].user_attrs["failure_reason"] == "crashed: signal 11"
-    assert by_seed[3].state == TrialState.COMPLETE and math.isfinite(by_seed[3].value)
+    # one worker ran them all; a trial's own failure is retried max_retries (2) times, retries first
+    assert summary.trials == [0, 4, 5, 1, 6, 7, 2, 8, 9, 3]
+    trials = _study(sqlite_url, "ab").trials
+    by_seed: dict[int, list] = {}
+    for t in trials:
+        by_seed.setdefault(t.user_attrs["seed"], []).append(t)
+    for seed, reason in ((0, "oom"), (1, "non_finite_loss"), (2, "crashed: signal 11")):
+        attempts = by_seed[seed]
+        assert [t.state for t in attempts] == [TrialState.FAIL] * 3
+        assert {t.user_attrs["failure_reason"] for t in attempts} == {reason}
+        assert [t.user_attrs.get("requeued") for t in attempts] == [True, True, False]
+        first = attempts[0].number
+        assert attempts[2].user_attrs["retry_history"] == [first, attempts[1].number]
+        assert attempts[1].system_attrs["failed_trial"] == first  # Optuna's own lineage too
+    (last,) = by_seed[3]
+    assert last.state == TrialState.COMPLETE and math.isfinite(last.value)
+    status = collect_status(sqlite_url, "ab")["studies"][0]
+    assert [(p["variant"], p["seed"]) for p in status["lost_pairs"]] == [("gcn", 0), ("gcn", 1), ("gcn", 2)]
+    assert status["lost_pairs"][2]["reason"] == "crashed: signal 11"
 
 
 # --------------------------------------------------------------------------- worker death and stop
@@ -118,8 +131,9 @@ def test_sigkill_worker_trial_is_retried_by_another(sqlite_url, cpp, hpo):
     _assert_each_pair_complete_once(study, {("gcn", 0), ("gcn", 1)})
     lost = [t for t in trials if t.state == TrialState.FAIL]
     assert len(lost) == 1 and lost[0].user_attrs["failure_reason"].startswith("crashed: worker lost")
-    retry = [t for t in trials if t.user_attrs.get("retry_history")]
-    assert len(retry) == 1 and retry[0].user_attrs["retry_history"] == [lost[0].number]
+    retry = [t for t in trials if t.user_attrs.get("loss_history")]
+    assert len(retry) == 1 and retry[0].user_attrs["loss_history"] == [lost[0].number]
+    assert "retry_history" not in retry[0].user_attrs  # a lost worker spends no retry
     assert retry[0].system_attrs["failed_trial"] == lost[0].number  # Optuna's own lineage too
     assert retry[0].state == TrialState.COMPLETE
 

@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.evidence import Part, decode_predictions
+from pepland_hpo.hpo.identity import lost_pairs
 from pepland_hpo.hpo.report import bootstrap as bs
 from pepland_hpo.hpo.report import loading as ld
 from pepland_hpo.hpo.report.weighted_metrics import best_threshold, metric_names
@@ -64,6 +65,7 @@ class VariantRow:
     pretrain_reused: int = 0
     thresholds: list[float] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
+    lost_pairs: list[dict[str, Any]] = field(default_factory=list)  # hpo.identity.lost_pairs
     n_running: int = 0
     n_waiting: int = 0
     flags: list[str] = field(default_factory=list)
@@ -205,6 +207,7 @@ def _trial_row(variant: str, trials: list[FrozenTrial], n_planned: int, metric: 
         pretrain_epochs=float(np.mean(pretrain)) if pretrain else 0.0,
         pretrain_reused=sum(bool(t.user_attrs.get("pretrain_reused")) for t in done.values()),
         failures=dict(failures),
+        lost_pairs=lost_pairs(trials),
         n_running=sum(t.state == TrialState.RUNNING for t in trials),
         n_waiting=sum(t.state == TrialState.WAITING for t in trials),
     )

@@ -192,6 +192,12 @@ def ablation_markdown(report: AblationReport) -> str:
         out += [f"| {v} | {k.replace('|', '/')} | {n} |" for v, k, n in failures]
     else:
         out.append("None.")
+    lost = [(r.variant, p) for r in report.rows for p in r.lost_pairs]
+    if lost:
+        out += ["", "**Pairs that can no longer complete** (every attempt failed; the comparison lacks them until "
+                "`pepland-hpo create ... --retry-failed` queues them again): "
+                + "; ".join(f"{v} seed {p['seed']} split {p['split']} (trials {', '.join(map(str, p['trials']))}: "
+                            f"{p['reason'].replace('|', '/')})" for v, p in lost) + "."]
     pending = [(r.variant, r.n_running, r.n_waiting) for r in report.rows if r.n_running or r.n_waiting]
     if pending:
         out += ["", "Still in progress: " + ", ".join(f"{v} ({a} running, {w} waiting)" for v, a, w in pending) + "."]

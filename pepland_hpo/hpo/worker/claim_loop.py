@@ -183,7 +183,7 @@ class Worker(Supervision, Recording):
         """
         from pepland_hpo.hpo.queue import reap_dead_local, reap_stale
 
-        retries, skip = self.spec.max_retries, () if own is None else (own,)
+        retries, skip = self.spec.max_worker_losses, () if own is None else (own,)
         self.summary.reaped += len(self.res.call("reap", reap_dead_local, self.study_id, self.rdb, self.host,
                                                  retries, skip))
         # Right after an outage every worker's heartbeat is old; give them one grace period to catch up.
@@ -243,7 +243,8 @@ class Worker(Supervision, Recording):
     def _resume_path(self, trial_id: int, number: int) -> Path:
         """Where this trial's lineage keeps its resumable state: retries and hand-backs share it."""
         attrs = self.res.call("read", self.rdb.get_trial, trial_id).user_attrs
-        lineage = [number, *attrs.get("retry_history", []), *attrs.get("handback_history", [])]
+        lineage = [number, *attrs.get("retry_history", []), *attrs.get("handback_history", []),
+                   *attrs.get("loss_history", [])]
         study = self.study_name.replace(os.sep, "_")
         return storage_root() / "resume" / study / f"trial-{min(int(n) for n in lineage)}.pt"
 

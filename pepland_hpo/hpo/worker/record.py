@@ -14,12 +14,17 @@ from typing import Any
 
 from pepland_hpo.hpo.queue import set_user_attrs
 from pepland_hpo.hpo.trial_job import TrialJob
-from pepland_hpo.hpo.resilient import EnvironmentFailure, is_environmental
+from pepland_hpo.hpo.resilient import EnvironmentFailure
 from pepland_hpo.paths import artifacts_dir
 
 log = logging.getLogger("pepland_hpo.worker")
 
 ENV_STREAK = 3  # this many identical OS errors in a row stop the worker
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if not text.startswith(type(exc).__name__) else text
 
 
 class Recording:
@@ -53,11 +58,7 @@ class Recording:
             # failed and re-queued the trial: its retry carries on (from the resume state).
             log.warning("trial %d was failed by another process meanwhile; result discarded", trial.number)
             return
-        if self._resume_file is not None:  # finished for good: nothing will resume it
-            try:
-                self._resume_file.unlink()
-            except FileNotFoundError:
-                pass
+        self._drop_resume_state()
         if state == optuna.trial.TrialState.COMPLETE:
             self.summary.completed += 1
         elif state == optuna.trial.TrialState.PRUNED:
@@ -80,7 +81,7 @@ class Recording:
             else:
                 reason = f"crashed: exit code {exitcode}"
             log.warning("trial %d %s", number, reason)
-            self._finish(trial, TrialState.FAIL, None, {"failure_reason": reason, "epochs_run": last_epoch})
+            self._fail_own(trial, {"failure_reason": reason, "epochs_run": last_epoch})
             return
         kind = outcome[0]
         if kind != "failure":
@@ -99,10 +100,12 @@ class Recording:
                 self.res.call("handback", self._try_handback_strict, self._claimed_id,
                               f"environment: {reason}", last_epoch, f"environment: {reason}")
                 why = "the environment" if env == "environment" else f"{ENV_STREAK} identical OS errors in a row"
-                self._stop_after = EnvironmentFailure(f"trial {number} failed because of {why}: {reason}; "
-                                                      "the trial is back in the queue")
+                self._stop_after = EnvironmentFailure(
+                    f"trial {number} failed because of {why}: {reason} (it writes checkpoints under "
+                    f"{Path(job.checkpoint_dir).parent} and its resume state under {self._resume_file.parent if self._resume_file else '-'}); "
+                    "the trial is back in the queue")
                 return
-            self._finish(trial, TrialState.FAIL, None, {"failure_reason": reason, "epochs_run": last_epoch})
+            self._fail_own(trial, {"failure_reason": reason, "epochs_run": last_epoch})
         elif kind == "user_error":
             # A setting the training layer refuses: the trial's fault, reported plainly.
             log.warning("trial %d: %s", number, outcome[1])
@@ -110,6 +113,32 @@ class Recording:
                          {"failure_reason": f"error: UserInputError: {outcome[1]}", "epochs_run": last_epoch})
         elif kind == "result":
             self._record_result(trial, job, outcome[1])
+
+    def _fail_own(self, trial, attrs: dict[str, Any]) -> None:
+        """The trial itself failed: FAIL it and, while ``max_retries`` allows, queue a retry that
+        resumes from its last saved epoch (one transaction; :func:`..queue.retry_or_fail`)."""
+        from pepland_hpo.hpo.queue import retry_or_fail
+
+        limit = self.spec.max_retries
+        done, retried = self.res.call("fail", retry_or_fail, self.rdb, self._claimed_id, attrs, limit)
+        if done is None:
+            log.warning("trial %d was failed by another process meanwhile; result discarded", trial.number)
+            return
+        self.summary.failed += 1
+        if retried:
+            log.info("trial %d: retry queued (at most %d per trial); it resumes from its last epoch",
+                     trial.number, limit)
+        else:
+            log.warning("trial %d: retries used up (%d); its pair will not complete without "
+                        "`create --retry-failed`", trial.number, limit)
+            self._drop_resume_state()
+
+    def _drop_resume_state(self) -> None:
+        if self._resume_file is not None:  # finished for good: nothing will resume it
+            try:
+                self._resume_file.unlink()
+            except FileNotFoundError:
+                pass
 
     def _try_handback_strict(self, trial_id: int, reason: str, last_epoch: int,
                              failure_reason: str = "interrupted") -> None:
@@ -149,10 +178,19 @@ class Recording:
         if checkpoint and Path(checkpoint).is_file():
             try:
                 attrs.update(self._upload_checkpoint(trial, checkpoint))
-            except Exception as exc:  # noqa: BLE001 - a full disk must not lose the result
-                log.warning("trial %d: checkpoint upload failed: %s", trial.number, exc)
-                if is_environmental(exc):  # record the result, then stop before the next trial fails too
-                    self._stop_after = EnvironmentFailure(f"artifact folder {artifacts_dir()}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - whatever stopped the upload, the trial is not done
+                # Never a COMPLETE trial without its model: `predict` and `export` would have nothing
+                # to load. The machine failed, not the trial: hand it back (its resume state makes the
+                # copy's rerun cheap) and stop before the next trial fails the same way.
+                where = f"artifact folder {artifacts_dir()}"
+                log.debug("trial %d: checkpoint upload failed", trial.number, exc_info=True)
+                reason = f"environment: could not store the checkpoint in the {where}: {_one_line(exc)}"
+                self.res.call("handback", self._try_handback_strict, self._claimed_id, reason,
+                              int(attrs["epochs_run"]), reason)
+                self._stop_after = EnvironmentFailure(
+                    f"trial {trial.number}: could not store its checkpoint in the {where} ({_one_line(exc)}); "
+                    "the trial is back in the queue")
+                return
         value = res.get("best_value")
         if value is None or not math.isfinite(float(value)):
             attrs["failure_reason"] = (
