@@ -139,3 +139,24 @@ def test_the_terminal_gets_one_line_and_the_log_file_the_traceback(storage_home,
     assert terminal[1].endswith("[w1] trial 4 complete")
     text = log_file.read_text()
     assert "Traceback (child)" in text and "OSError: [Errno 28] No space left on device" in text
+
+
+def test_durations_and_status_are_right_at_utc_plus_8(sqlite_url, cpp, hpo, monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")  # the training plan's users
+    time.tzset()
+    try:
+        hpo.gcn_ablation(sqlite_url, cpp(24), [0, 1], {**hpo.TINY, "fault": "sleep:0.5"})
+        started = time.monotonic()
+        run_worker(sqlite_url, "ab", gpu="cpu", worker_name="cst")
+        wall = time.monotonic() - started
+        study = optuna.load_study(study_name="ab", storage=open_storage(sqlite_url))
+        for t in study.get_trials():
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            assert 0 < seconds <= wall, seconds
+        status = collect_status(sqlite_url, "ab")["studies"][0]
+        assert 0 < status["compute_seconds"] <= 2 * wall
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
