@@ -41,9 +41,11 @@ StorageOption = typer.Option(
     None,
     "--storage",
     envvar="PEPLAND_HPO_STORAGE",
-    help="Optuna storage URL (default: sqlite under ./storage/pepland.db). To share a study between machines: "
-    "postgresql+psycopg://user@host/db, best set in PEPLAND_HPO_STORAGE, with the password in ~/.pgpass "
-    "(or PGPASSFILE / PGPASSWORD), never on the command line where `ps` shows it.",
+    help="Optuna storage URL (default: sqlite under ./storage/pepland.db), or @FILE to read it from a file. "
+    "To share a study between machines: postgresql+psycopg://user@host/db, best set in PEPLAND_HPO_STORAGE "
+    "or @FILE, with the password in ~/.pgpass (or PGPASSFILE / PGPASSWORD). A password given here is moved "
+    "into the environment at once (the command restarts itself without it), so `ps` never shows it; "
+    "special characters in it must be percent-encoded (@ as %40, : as %3A, / as %2F).",
     show_default=False,
 )
 
@@ -52,14 +54,58 @@ StorageOption = typer.Option(
 _LONG_RUNNING = ("worker", "launch")
 
 
+def _storage_argument(argv: list[str]) -> tuple[int, int] | None:
+    """Where ``--storage URL`` / ``--storage=URL`` stands in ``argv``: (index, how many items), or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--storage" and i + 1 < len(argv):
+            return i, 2
+        if arg.startswith("--storage="):
+            return i, 1
+    return None
+
+
+def _keep_password_off_the_command_line() -> None:
+    """A URL with a password on the command line: check it, move it into the environment, and re-exec.
+
+    ``ps`` shows every process's arguments to every user, and a worker's trial
+    children (forked) inherit them; after ``execve`` the process's arguments no
+    longer hold the URL, and children get it from the environment like ``launch``'s workers.
+    """
+    import os
+    import sys
+
+    from pepland_hpo.hpo.storage import ENV_STORAGE, check_url, has_password
+
+    where = _storage_argument(sys.argv)
+    if where is None:
+        return
+    i, n = where
+    url = sys.argv[i + 1] if n == 2 else sys.argv[i].split("=", 1)[1]
+    if not has_password(url):
+        return
+    try:
+        check_url(url)
+    except UserInputError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    rest = sys.argv[1:i] + sys.argv[i + n:]
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "pepland_hpo.cli", *rest], {**os.environ, ENV_STORAGE: url})
+
+
 @app.callback()
 def _startup(ctx: typer.Context) -> None:
     """Until a worker or `launch` installs its own handler, SIGTERM ends the start-up cleanly.
+
+    First of all, a password given with ``--storage`` leaves the command line
+    (:func:`_keep_password_off_the_command_line`).
 
     Imports take seconds; a scheduler cancelling a job (or `launch` stopping its
     workers) in that window would otherwise kill the process mid-import with
     exit status 143. Nothing has been claimed yet, so a clean exit 0 is right.
     """
+    if not ctx.resilient_parsing:
+        _keep_password_off_the_command_line()
     if ctx.invoked_subcommand not in _LONG_RUNNING:
         return
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pepland_hpo.envsettings import positive_from_env
 from pepland_hpo.errors import UserInputError
@@ -43,83 +43,112 @@ DEFAULT_GRACE_PERIOD_S = 60
 
 _QUERY_PW_RE = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&\s]*)", re.IGNORECASE)
 _URL_IN_TEXT_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"]+")
+# What a password may hold unencoded in a URL: RFC 3986 unreserved and sub-delims; '%' only as %XX.
+_PASSWORD_OK_RE = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_HOST_RE = re.compile(r"[A-Za-z0-9.\-\[\]:_]*(?:[/?]|$)")
+ENV_STORAGE = "PEPLAND_HPO_STORAGE"
+ENCODE_HINT = ("percent-encode it: python -c \"import urllib.parse,getpass; "
+               "print(urllib.parse.quote(getpass.getpass(), safe=''))\"; or leave the password out of the URL "
+               "and put it in ~/.pgpass (PGPASSFILE) or PGPASSWORD")
 
 
-def _netloc(url: str) -> str:
-    """The ``user:password@host:port`` part of a URL (empty when it has none)."""
-    rest = url.split("://", 1)[1] if "://" in url else ""
-    return re.split(r"[/?]", rest, maxsplit=1)[0]
+class _Parts(NamedTuple):
+    scheme: str  # "postgresql+psycopg"
+    user: str  # as typed; "" when none
+    password: str | None  # as typed (percent-encoded or not); None when none
+    rest: str  # host[:port][/db][?query]
+
+
+def _split(url: str) -> _Parts | None:
+    """A URL cut at ``://`` and at the *last* ``@`` before the path, without decoding anything.
+
+    Cutting at the last ``@`` (not the first) and taking the user to the first
+    ``:`` finds a password whole even when it holds a raw ``@``, ``:`` or ``/``,
+    which SQLAlchemy would misread as host, port or database.
+    """
+    if "://" not in url:
+        return None
+    scheme, after = url.split("://", 1)
+    # the userinfo ends at the last '@' that a host[:port] (then '/', '?' or the end) follows
+    cut = next((m.start() for m in reversed(list(re.finditer("@", after)))
+                if _HOST_RE.match(after, m.start() + 1)), None)
+    if cut is None:
+        return _Parts(scheme, "", None, after)
+    userinfo, host = after[:cut], after[cut + 1:]
+    user, sep, password = userinfo.partition(":")
+    return _Parts(scheme, user, password if sep else None, host)
 
 
 def url_password(url: str | None) -> str | None:
-    """The password as written in the URL (percent-encoded as typed), or None.
-
-    Taken between the user's ``:`` and the *last* ``@`` of the host part, so a
-    password with a raw ``@`` is found whole (SQLAlchemy itself would split it).
-    """
-    netloc = _netloc(str(url or ""))
-    if "@" not in netloc:
-        return None
-    userinfo = netloc.rsplit("@", 1)[0]
-    return userinfo.split(":", 1)[1] if ":" in userinfo else None
+    """The password as written in the URL (percent-encoded as typed), or None."""
+    parts = _split(str(url or ""))
+    return parts.password if parts else None
 
 
 def mask_url(url: str | None) -> str:
     """The URL with any password replaced by ``***`` (safe to print and log).
 
-    SQLAlchemy's own rendering (``render_as_string(hide_password=True)``) when
-    the URL parses cleanly; a host part with more than one ``@`` (a raw ``@``
-    in the password, which SQLAlchemy would split and half-print) is masked up
-    to its last ``@``. A ``password=`` query parameter is masked too.
+    Built from the parsed parts, never by replacing the password's text in
+    the string: a short password must not eat its letters elsewhere in the URL.
+    A ``password=`` query parameter is masked too.
     """
     if url is None:
         return ""
     text = str(url)
-    netloc = _netloc(text)
-    if "://" not in text:
-        pass
-    elif netloc.count("@") > 1:
-        userinfo, host = netloc.rsplit("@", 1) if "@" in netloc else ("", netloc)
-        user = userinfo.split(":", 1)[0]
-        masked_netloc = f"{user}:***@{host}" if ":" in userinfo else netloc
-        text = text.replace(netloc, masked_netloc, 1)
-    else:
-        from sqlalchemy.engine import make_url
-
-        try:
-            text = make_url(text).render_as_string(hide_password=True)
-        except Exception:  # not a URL SQLAlchemy knows: mask by hand
-            pw = url_password(text)
-            if pw:
-                text = text.replace(f":{pw}@", ":***@", 1)
+    parts = _split(text)
+    if parts is not None and parts.password is not None:
+        text = f"{parts.scheme}://{parts.user}:***@{parts.rest}"
     return _QUERY_PW_RE.sub(lambda m: f"{m['head']}***", text)
 
 
-def mask_text(text: str, url: str | None) -> str:
-    """Scrub a message (e.g. an exception text from a driver) of any URL's password."""
-    text = _URL_IN_TEXT_RE.sub(lambda m: mask_url(m.group(0)) if url_password(m.group(0)) else m.group(0), str(text))
-    text = _QUERY_PW_RE.sub(lambda m: f"{m['head']}***", text)
-    pw = url_password(url)
-    if pw:
-        from urllib.parse import unquote
+def mask_text(text: str, url: str | None = None) -> str:
+    """Scrub a message (e.g. an exception text from a driver) of every URL's password, URL by URL.
 
-        for form in {pw, unquote(pw)}:
-            if form:
-                text = text.replace(form, "***")
-    return text
+    ``url`` (the one in use) is replaced whole where it appears, even when a raw
+    space in it hides its end from the URL pattern; other URLs are found in the
+    text itself. The password's bare text is never searched for: a short one
+    would eat its letters everywhere in the message.
+    """
+    if url and has_password(url):
+        text = str(text).replace(str(url), mask_url(url))
+    text = _URL_IN_TEXT_RE.sub(lambda m: mask_url(m.group(0)), str(text))
+    return _QUERY_PW_RE.sub(lambda m: f"{m['head']}***", text)
 
 
 def check_url(url: str) -> None:
-    """Refuse a URL whose password holds a raw ``@``: the driver would take part of it as the host."""
-    if _netloc(url).count("@") > 1:
+    """Refuse a URL whose password holds a character that must be percent-encoded (``@ : / ? # %`` space...).
+
+    The driver would take part of such a password as host, port or database,
+    and its error would print that part; the message here shows no character of it.
+    """
+    parts = _split(url)
+    if parts is None or parts.password is None:
+        return
+    if not _PASSWORD_OK_RE.fullmatch(parts.password) or " " in parts.rest.split("?", 1)[0]:
         raise UserInputError(
-            f"storage URL {mask_url(url)}: the password contains a raw '@'; percent-encode it as %40, "
-            "or better leave the password out of the URL and put it in PGPASSFILE (~/.pgpass) or PGPASSWORD"
+            f"storage URL {parts.scheme}://{parts.user}:***@...: the password holds a character that a URL "
+            f"cannot carry raw (one of @ : / ? # % or a space); {ENCODE_HINT}"
         )
 
 
 def resolve_url(url: str | None) -> str:
-    return url or default_storage_url()
+    """``url``, the contents of a file for ``@PATH`` (first line; keeps the password off the command
+    line), or the default SQLite storage."""
+    url = url or default_storage_url()
+    if url.startswith("@"):
+        path = Path(url[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeError) as exc:
+            raise UserInputError(f"--storage @{path}: cannot read the storage URL file: {exc}") from None
+        url = next((line.strip() for line in lines if line.strip() and not line.startswith("#")), "")
+        if not url:
+            raise UserInputError(f"--storage @{path}: the file holds no storage URL")
+    return url
+
+
+def has_password(url: str | None) -> bool:
+    return bool(url_password(url))
 
 
 def is_sqlite(url: str) -> bool:
@@ -271,7 +300,9 @@ __all__ = [
     "SQLITE_MAX_WORKERS",
     "heartbeat_settings",
     "is_sqlite",
+    "ENV_STORAGE",
     "check_url",
+    "has_password",
     "mask_text",
     "mask_url",
     "open_storage",
