@@ -20,9 +20,16 @@ Both stop exceptions derive from :class:`WorkerMustStop`: the worker kills
 its child, leaves the trial to be re-queued (by itself if the storage still
 answers, by a reaper otherwise) and exits non-zero with one line.
 
+:meth:`Resilient.try_once` is the same without the waiting, for a caller
+with other work meanwhile (the loop that answers a training child): one
+attempt, ``(False, None)`` while the storage is down, the same outage clock
+and bound. The outage is logged as what is known - the storage (``where``,
+a masked URL) is unreachable, for how long, and when the worker gives up -
+every ``OUTAGE_LOG_EVERY_S``; the driver's text goes to the debug log only.
+
 Example::
 
-    res = Resilient(outage_s=300, check=SqliteIdentity.of(url).check)
+    res = Resilient(outage_s=300, check=SqliteIdentity.of(url).check, where=mask_url(url))
     res.call("heartbeat", rdb.record_heartbeat, trial_id)
 """
 
@@ -44,6 +51,7 @@ DEFAULT_OUTAGE_S = 300.0  # 5 minutes: a database restart or fail-over, not a lo
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 15.0
 ENV_OUTAGE = "PEPLAND_HPO_STORAGE_OUTAGE_S"
+OUTAGE_LOG_EVERY_S = 30.0  # how often a long outage is mentioned again
 
 # errno values no amount of waiting fixes without an operator
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
@@ -175,53 +183,94 @@ class Resilient:
     """
 
     def __init__(self, outage_s: float = DEFAULT_OUTAGE_S, *, check: Callable[[], None] | None = None,
-                 wait: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 wait: Callable[[float], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 where: str = "") -> None:
         self.outage_s = float(outage_s)
+        self.where = where  # the storage, as an operator may read it (a masked URL): named in the outage lines
         self.check = check
         self.wait = wait or time.sleep
         self.clock = clock
         self.down_since: float | None = None  # start of the current outage, shared by every call
         self.recovered_at: float | None = None  # end of the last outage
         self.retries = 0
+        self._last_said = 0.0  # when the current outage was last logged
 
     def since_outage(self) -> float:
         """Seconds since the last outage ended (infinite if there was none)."""
         return float("inf") if self.recovered_at is None else self.clock() - self.recovered_at
 
     def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``, retried through a transient outage for at most ``outage_s``."""
         delay = BACKOFF_START_S
         while True:
-            if self.check is not None:
-                self.check()
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - sorted below; the rest propagates
-                kind = classify(exc)
-                if kind is None:
-                    raise
-                if kind == "environment":
-                    cause = environmental_cause(exc) or exc
-                    raise EnvironmentFailure(f"storage write failed ({what}): {short(cause)}") from exc
-                now = self.clock()
-                if self.down_since is None:
-                    self.down_since = now
-                    log.warning("storage unreachable (%s: %s); retrying for up to %.0fs",
-                                what, short(exc), self.outage_s)
-                left = self.outage_s - (now - self.down_since)
-                if left <= 0:
-                    raise StorageOutage(
-                        f"storage unreachable for {now - self.down_since:.0f}s (bound {self.outage_s:.0f}s, "
-                        f"last: {what}: {short(exc)})"
-                    ) from exc
-                self.retries += 1
-                self.wait(min(delay, left))
-                delay = min(delay * 2, BACKOFF_CAP_S)
-                continue
-            if self.down_since is not None:
-                self.recovered_at = self.clock()
-                log.warning("storage reachable again after %.1fs", self.recovered_at - self.down_since)
-                self.down_since = None
-            return result
+            done, result = self.try_once(what, fn, *args, **kwargs)
+            if done:
+                return result
+            self.retries += 1
+            self.wait(min(delay, max(0.0, self.outage_s - self.outage_seconds())))
+            delay = min(delay * 2, BACKOFF_CAP_S)
+
+    def try_once(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[bool, T | None]:
+        """One attempt: ``(True, result)``, or ``(False, None)`` when the storage is unreachable.
+
+        For a caller that has other work while the storage is down (the
+        supervising loop answers its training child). The outage bound counts
+        here as in :meth:`call`: past it :class:`StorageOutage` is raised.
+        """
+        if self.check is not None:
+            self.check()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - sorted below; the rest propagates
+            kind = classify(exc)
+            if kind is None:
+                raise
+            if kind == "environment":
+                cause = environmental_cause(exc) or exc
+                raise EnvironmentFailure(f"storage write failed ({what}): {short(cause)}") from exc
+            self._note_outage(what, exc)
+            return False, None
+        if self.down_since is not None:
+            self.recovered_at = self.clock()
+            log.warning("storage reachable again after %.0fs%s", self.recovered_at - self.down_since, self._named())
+            self.down_since = None
+        return True, result
+
+    def outage_seconds(self) -> float:
+        """How long the current outage has lasted (0 when the storage answers)."""
+        return 0.0 if self.down_since is None else self.clock() - self.down_since
+
+    def _named(self) -> str:
+        return f" ({self.where})" if self.where else ""
+
+    def _note_outage(self, what: str, exc: BaseException) -> None:
+        # The driver's own words (Optuna's StorageInternalError: "invalid data in the commit,
+        # e.g. exceeding max length" for a dropped connection) send a user looking for a bug in
+        # their data: they go to the debug log; the warning says what is known - unreachable,
+        # for how long, until when it is waited for.
+        now = self.clock()
+        log.debug("storage call %s failed: %s (cause: %s)", what, short(exc), short(_root(exc)))
+        if self.down_since is None:
+            self.down_since = self._last_said = now
+            log.warning("storage unreachable%s; retrying, giving up after %.0fs", self._named(), self.outage_s)
+        elif now - self._last_said >= OUTAGE_LOG_EVERY_S:
+            self._last_said = now
+            log.warning("storage unreachable for %.0fs%s; retrying, giving up after %.0fs",
+                        now - self.down_since, self._named(), self.outage_s)
+        if now - self.down_since >= self.outage_s:
+            raise StorageOutage(
+                f"storage unreachable for {now - self.down_since:.0f}s{self._named()} "
+                f"(bound {self.outage_s:.0f}s, last call: {what})"
+            ) from exc
+
+
+def _root(exc: BaseException) -> BaseException:
+    """The innermost cause: the driver's error under SQLAlchemy's and Optuna's wrappers."""
+    seen = {id(exc)}
+    while (nxt := exc.__cause__ or getattr(exc, "orig", None)) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
 
 
 __all__ = ["EnvironmentFailure", "Resilient", "SqliteIdentity", "StorageOutage", "WorkerMustStop",

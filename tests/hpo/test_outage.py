@@ -178,6 +178,172 @@ def test_postgres_down_past_the_bound_worker_exits_nonzero_and_trial_is_retried(
     assert lost.user_attrs["failure_reason"].startswith("crashed: worker lost") and lost.user_attrs["requeued"]
 
 
+@pytest.mark.postgres
+def test_postgres_down_mid_trial_training_goes_on_and_reports_arrive_in_order(pg_server, pg_url, cpp, hpo):
+    """The child trains through the outage: the trial takes its training time, not training + outage."""
+    epochs, train_s, down_s = 20, 12.0, 8.0
+    hpo.gcn_ablation(pg_url, cpp(24), [0], {**hpo.TINY, "epochs": str(epochs), "fault": f"sleep:{train_s}"})
+    proc = _start(pg_url, "w", outage_s=120)
+    try:
+        study = _running_with_epochs(pg_url, hpo)
+        pg_server.pause()
+        t_down = time.monotonic()
+        time.sleep(down_s)
+    finally:
+        pg_server.resume()
+    outage = time.monotonic() - t_down
+    code, out = _finish(proc, 120)
+    assert code == 0, out
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.COMPLETE  # completed, exactly once, by this worker
+    assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))  # every epoch, none twice
+    assert trial.value == trial.intermediate_values[epochs]  # the last report went in before the tell
+    wall = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    stall = wall - sum(trial.user_attrs["epoch_seconds"])
+    assert stall < outage / 2, (wall, stall, outage)  # waiting on the storage: stall >= outage
+    assert "trains on; its epoch reports are kept" in out and "reachable again" in out
+    (line,) = [x for x in out.splitlines() if "storage unreachable (" in x]
+    assert "pepland:***@127.0.0.1" in line and "giving up after 120s" in line
+    assert "invalid data" not in out and pg_server.password not in out  # no driver text, no secret
+
+
+# --------------------------------------------------------------------------- the supervising loop, fake storage
+
+
+class _FakeStorage:
+    """A storage that goes down for ``down_s`` once epoch ``down_after`` is stored; what it stored, in order."""
+
+    def __init__(self, down_after: int = 2, down_s: float = float("inf"), prune_from: int | None = None) -> None:
+        self.down_after, self.down_s = down_after, down_s
+        self.down_from = self.down_until = float("inf")
+        self.prune_from = prune_from  # should_prune says yes once this many reports are stored
+        self.reports: list[int] = []
+        self.prune_asked: list[list[int]] = []  # the stored steps at each should_prune
+        self.beats = 0
+
+    def _gate(self) -> None:
+        import sqlalchemy.exc
+
+        if self.down_from <= time.monotonic() < self.down_until:
+            raise sqlalchemy.exc.OperationalError("UPDATE ...", {}, ConnectionRefusedError("connection refused"))
+
+    # the trial's side
+    number = 0
+
+    def report(self, value: float, step: int) -> None:
+        self._gate()
+        self.reports.append(step)
+        if step == self.down_after:  # timed by the epochs, not the clock: a busy machine changes nothing
+            self.down_from = time.monotonic()
+            self.down_until = self.down_from + self.down_s
+
+    def should_prune(self) -> bool:
+        self._gate()
+        self.prune_asked.append(list(self.reports))
+        return self.prune_from is not None and len(self.reports) >= self.prune_from
+
+    # the worker's storage side
+    def record_heartbeat(self, trial_id: int) -> None:
+        self._gate()
+        self.beats += 1
+
+
+def _epochs_child(conn, epochs: int, epoch_s: float) -> None:
+    """A trial as the pipe sees it: each epoch, how long the parent took to answer."""
+    waits = []
+    for epoch in range(1, epochs + 1):
+        time.sleep(epoch_s)
+        t0 = time.monotonic()
+        conn.send(("epoch", epoch, {"m": 0.5 + 0.01 * epoch}))
+        answer = conn.recv()
+        waits.append(time.monotonic() - t0)
+        if answer == "prune":
+            conn.send(("pruned", epoch))
+            break
+    else:
+        conn.send(("result", {"waits": waits}))
+    conn.send(("waits", waits))
+    conn.close()
+
+
+def _supervise_fake(store: _FakeStorage, epochs: int, epoch_s: float, outage_s: float = 60, kind: str = "search"):
+    """``Supervision._supervise`` on ``store`` with a forked ``_epochs_child``: its result and the child's waits."""
+    from types import SimpleNamespace
+
+    from pepland_hpo.hpo.resilient import Resilient
+    from pepland_hpo.hpo.worker.supervise import Supervision
+
+    class Parent(Supervision):
+        def __init__(self):
+            self.rdb, self.res, self.kind = store, Resilient(outage_s, where="fake://db"), kind
+            self.spec = SimpleNamespace(metric="m", objectives=None)
+            self.interval, self.reap_every, self.stop = 0.2, 3600.0, SimpleNamespace(requested=False)
+            self._claimed_id, self.url = 1, "fake://db"
+
+    job = SimpleNamespace(train=SimpleNamespace(epochs=epochs), stage=None)
+    ctx = mp.get_context("fork")
+    parent_conn, child_conn = ctx.Pipe()
+    proc = ctx.Process(target=_epochs_child, args=(child_conn, epochs, epoch_s))
+    proc.start()
+    child_conn.close()
+    try:
+        outcome, lost, last_epoch, _ = Parent()._supervise(store, job, proc, parent_conn)
+    finally:
+        proc.kill()
+        proc.join()
+    return outcome, lost, last_epoch
+
+
+def test_epochs_are_answered_at_once_while_the_storage_is_down_and_reported_in_order_after():
+    store = _FakeStorage(down_after=2, down_s=1.2)
+    t0 = time.monotonic()
+    outcome, lost, last = _supervise_fake(store, epochs=20, epoch_s=0.1)
+    wall = time.monotonic() - t0
+    assert outcome[0] == "waits" and not lost and last == 20
+    assert max(outcome[1]) < 0.3, outcome[1]  # never waited on the outage
+    assert wall < 20 * 0.1 + 1.0, wall  # the 1.2 s outage cost no training time
+    assert store.reports == list(range(1, 21))  # each once, in order
+    # no pruning question while reports were kept: every answer was based on all that was sent
+    assert all(asked == list(range(1, len(asked) + 1)) for asked in store.prune_asked)
+
+
+def test_pruning_waits_for_the_kept_reports_and_prunes_at_the_next_epoch():
+    # the pruner would stop it at epoch 3; the storage is down from epoch 2 to about 8
+    store = _FakeStorage(down_after=2, down_s=0.6, prune_from=3)
+    outcome, lost, last = _supervise_fake(store, epochs=20, epoch_s=0.1)
+    assert not lost
+    kept_until = max(len(asked) for asked in store.prune_asked)  # the reports stored at the "yes"
+    assert kept_until > 3  # it trained on through the outage
+    assert last == store.reports[-1] <= kept_until + 1  # pruned at the first epoch after the kept ones
+    assert store.reports == list(range(1, last + 1))
+    first_yes = next(asked for asked in store.prune_asked if len(asked) >= 3)
+    assert first_yes == list(range(1, len(first_yes) + 1))  # decided on stored values only
+
+
+def test_the_outage_bound_still_stops_the_loop():
+    from pepland_hpo.hpo.resilient import StorageOutage
+
+    store = _FakeStorage(down_after=2)
+    t0 = time.monotonic()
+    with pytest.raises(StorageOutage, match=r"unreachable for 1s \(fake://db\)"):
+        _supervise_fake(store, epochs=100, epoch_s=0.05, outage_s=1.0)
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_a_trial_reaped_meanwhile_is_lost_when_its_kept_reports_go_out():
+    store = _FakeStorage(down_after=2, down_s=0.4)
+    reported = store.report
+
+    def report(value, step):
+        reported(value, step)
+        if store.down_until <= time.monotonic():  # back: another process failed it meanwhile
+            raise optuna.exceptions.UpdateFinishedTrialError("Trial#0 has already finished")
+
+    store.report = report
+    _, lost, _ = _supervise_fake(store, epochs=20, epoch_s=0.1)
+    assert lost
+
+
 # --------------------------------------------------------------------------- SQLite file trouble
 
 

@@ -104,3 +104,52 @@ def test_sqlite_identity_notices_deletion_and_replacement(tmp_path):
     db.unlink()
     with pytest.raises(EnvironmentFailure, match="deleted"):
         ident.check()
+
+
+def test_one_attempt_reports_an_outage_without_waiting_and_keeps_the_bound():
+    clock = FakeClock()
+    res = Resilient(20, wait=clock.wait, clock=clock)
+
+    def down():
+        raise _operational("connection refused")
+
+    assert res.try_once("report", down) == (False, None)
+    clock.now = 19.0
+    assert res.try_once("heartbeat", down) == (False, None)  # one outage, one clock, shared by every call
+    assert clock.waits == [] and res.outage_seconds() == pytest.approx(19)
+    clock.now = 20.0
+    with pytest.raises(StorageOutage, match="unreachable for 20s"):
+        res.try_once("report", down)
+    res.down_since = None
+    assert res.try_once("report", lambda: 7) == (True, 7)
+
+
+def test_the_outage_line_says_unreachable_for_how_long_never_the_drivers_text(caplog):
+    import optuna
+
+    clock = FakeClock()
+    res = Resilient(300, wait=clock.wait, clock=clock, where="postgresql+psycopg://u:***@127.0.0.1:5433/db")
+
+    def down():
+        # what Optuna raises for a connection dropped mid-commit
+        try:
+            raise _operational("connection refused")
+        except Exception as exc:
+            raise optuna.exceptions.StorageInternalError(
+                "An exception is raised during the commit. This typically happens due to invalid data "
+                "in the commit, e.g. exceeding max length.") from exc
+
+    caplog.set_level("DEBUG", logger="pepland_hpo.worker")
+    for now in (0.0, 12.0, 31.0, 45.0):
+        clock.now = now
+        res.try_once("report", down)
+    clock.now = 50.0
+    res.try_once("report", lambda: None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "storage unreachable (postgresql+psycopg://u:***@127.0.0.1:5433/db); retrying, giving up after 300s",
+        "storage unreachable for 31s (postgresql+psycopg://u:***@127.0.0.1:5433/db); retrying, giving up after 300s",
+        "storage reachable again after 50s (postgresql+psycopg://u:***@127.0.0.1:5433/db)",
+    ]
+    debug = [r.getMessage() for r in caplog.records if r.levelname == "DEBUG"]
+    assert len(debug) == 4 and "invalid data" in debug[0] and "connection refused" in debug[0]

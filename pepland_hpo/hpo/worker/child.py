@@ -4,7 +4,10 @@ The protocol, child to parent:
 
 * ``("epoch", n, metrics)`` after each epoch; the child then waits for the
   answer ``"continue"`` or ``"prune"`` (checking every ``CHILD_POLL_S`` that
-  its parent is still alive, so it never blocks on a dead one);
+  its parent is still alive, so it never blocks on a dead one). The parent
+  answers at once, storage or not: a report the storage cannot take yet is
+  kept and written later (:mod:`.supervise`), so training never waits on
+  the database;
 * ``("resumed", epoch)`` when training continues from a saved state;
 * exactly one outcome: ``("result", payload)``, ``("pruned", epoch)``,
   ``("user_error", message)`` or ``("failure", reason, traceback, kind)``.
@@ -55,7 +58,8 @@ def child_main(conn, job: TrialJob, split: dict[str, list[int]] | None) -> None:
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         clean = {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float)) or hasattr(v, "__float__")}
         conn.send(("epoch", int(epoch), clean))
-        # The parent may be busy riding out a storage outage (bounded); never wait on a dead one.
+        # The parent answers before it writes the report (a storage outage delays the write, not
+        # the answer), but one storage attempt may be slow: wait, never on a dead parent.
         while not conn.poll(CHILD_POLL_S):
             if os.getppid() != job.parent_pid:
                 os._exit(1)

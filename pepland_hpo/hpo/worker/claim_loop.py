@@ -92,7 +92,8 @@ class Worker(Supervision, Recording):
         self.outage_s = outage_setting(outage_s)
         self.rdb = open_storage(self.url)
         identity = SqliteIdentity.of(self.url)
-        self.res = Resilient(self.outage_s, check=identity.check if identity else None, wait=self._outage_wait)
+        self.res = Resilient(self.outage_s, check=identity.check if identity else None, wait=self._outage_wait,
+                             where=mask_url(self.url))
         self.interval = self.rdb.get_heartbeat_interval() or 10
         # Reaping runs on this timer while trials train too, so a dead worker's trial is
         # back in the queue within grace + this, not when some worker happens to be free.
