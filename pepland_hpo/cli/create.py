@@ -11,6 +11,35 @@ from pepland_hpo.cli.app import StorageOption, console, create_app, user_errors_
 from pepland_hpo.cli.parsing import parse_csv_list, parse_seeds, parse_settings
 
 
+# Given partitions (split kind given): the same options for both study kinds.
+SplitFileOption = typer.Option(
+    None, "--split-file", help="Given partitions: a JSON file {name: {train: [...], valid: [...], test: [...]}} or "
+    "a hestia-good partition file (pickle, read without running it). Indices are 0-based data rows: row 0 is the "
+    "first data line after any header or count line, counting rows that are skipped (i.e. before skipped rows are "
+    "removed). Several partitions run like repeated splits. Implies --split given.")
+SplitColumnOption = typer.Option(
+    None, "--split-column", help="Given partitions from a data column: train/valid/test (val, validation), or fold "
+    "numbers 0..k-1 (partition fold-f: test f, valid (f+1) mod k, train the rest). Implies --split given.")
+SplitIdColumnOption = typer.Option(
+    None, "--split-id-column", help="The JSON split file lists values of this column instead of row indices.")
+SplitFormatOption = typer.Option(None, "--split-format", help="auto (default), json or hestia.")
+SplitReadingOption = typer.Option(
+    None, "--split-reading", help="hestia-good files: literal (every index a data row) or non-test-positions "
+    "(train/valid index the rows not in test, as hestia-good builds them), or NAME=READING,... per partition "
+    "(e.g. random=non-test-positions). Default: literal when disjoint, else an error saying which reading works.")
+PartitionsOption = typer.Option(
+    None, "--partitions", help="Use only these partitions of the file or column, comma-separated (e.g. 0.3,random).")
+
+
+def _given_options(split_file, split_column, split_id_column, split_format, split_reading, partitions):
+    from pepland_hpo.data.hestia_reading import parse_reading
+
+    split_reading = parse_reading(split_reading)
+    return {"file": str(split_file) if split_file is not None else None, "column": split_column,
+            "id_column": split_id_column, "format": split_format, "reading": split_reading,
+            "partitions": parse_csv_list(partitions)}
+
+
 def _print_data_lines(lines: list[str]) -> None:
     """What create read and inferred (task and why, labels, split, skipped rows), before the result."""
     for line in lines:
@@ -32,7 +61,13 @@ def create_ablation(
     ),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
-    split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
+    split: Optional[str] = typer.Option(None, "--split", help="random, stratified, similarity or given."),
+    split_file: Optional[Path] = SplitFileOption,
+    split_column: Optional[str] = SplitColumnOption,
+    split_id_column: Optional[str] = SplitIdColumnOption,
+    split_format: Optional[str] = SplitFormatOption,
+    split_reading: Optional[str] = SplitReadingOption,
+    partitions: Optional[str] = PartitionsOption,
     split_repeats: Optional[int] = typer.Option(
         None, "--split-repeats", help="Number of different splits of that kind (each variant runs every "
         "split x seed; repeat r uses split seed + r)."
@@ -78,6 +113,7 @@ def create_ablation(
         split=split,
         split_repeats=split_repeats,
         tune=tune,
+        given=_given_options(split_file, split_column, split_id_column, split_format, split_reading, partitions),
     )
     result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
     if study_spec.tune:
@@ -103,7 +139,13 @@ def create_search(
     pruner: Optional[str] = typer.Option(None, "--pruner", help="median, hyperband or none."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="tpe or random."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
-    split: Optional[str] = typer.Option(None, "--split", help="random, stratified or similarity."),
+    split: Optional[str] = typer.Option(None, "--split", help="random, stratified, similarity or given."),
+    split_file: Optional[Path] = SplitFileOption,
+    split_column: Optional[str] = SplitColumnOption,
+    split_id_column: Optional[str] = SplitIdColumnOption,
+    split_format: Optional[str] = SplitFormatOption,
+    split_reading: Optional[str] = SplitReadingOption,
+    partitions: Optional[str] = PartitionsOption,
     settings: Optional[List[str]] = typer.Option(None, "--set", help="Fixed setting outside the search space."),
     objectives: Optional[str] = typer.Option(
         None, "--objectives", help="Several objectives, comma-separated: one val_<metric> (e.g. val_auroc) and "
@@ -138,6 +180,7 @@ def create_search(
         name=name,
         split=split,
         objectives=parse_objectives(objectives),
+        given=_given_options(split_file, split_column, split_id_column, split_format, split_reading, partitions),
     )
     result = create_study_from_spec(storage, study_spec, replace=replace)
     _print_data_lines(result.data_lines)

@@ -12,6 +12,31 @@ from pepland_hpo.cli.app import app, console, err_console, user_errors_exit_2
 from pepland_hpo.cli.parsing import parse_settings
 
 
+def _given_split(split, split_file, split_column, id_column, fmt, reading, partition):
+    """The given split the options describe, or None (a made split); mixing them up is an error."""
+    from pepland_hpo.data.given_split import GivenSplit
+    from pepland_hpo.data.hestia_reading import parse_reading
+    from pepland_hpo.errors import UserInputError
+    from pepland_hpo.validation import parse_fields
+
+    extras = {"--split-id-column": id_column, "--split-reading": reading, "--partition": partition,
+              "--split-format": None if fmt == "auto" else fmt}
+    if split_file is None and split_column is None:
+        if split == "given":
+            raise UserInputError("--split given needs --split-file FILE or --split-column COLUMN")
+        used = next((k for k, v in extras.items() if v is not None), None)
+        if used:
+            raise UserInputError(f"{used} applies to --split given (with --split-file or --split-column)")
+        return None
+    if split not in ("random", "given"):  # "random" is the default: the file or column says given
+        raise UserInputError(f"--split-file / --split-column apply to --split given, not --split {split}")
+    values = {"column": split_column, "file": str(split_file) if split_file else None, "id_column": id_column,
+              "format": fmt, "reading": parse_reading(reading), "partitions": (partition,) if partition else None}
+    given = GivenSplit(**parse_fields(GivenSplit, values))  # format and reading typed, named on error
+    given.check()
+    return given
+
+
 @app.command()
 @user_errors_exit_2
 def train(
@@ -20,7 +45,27 @@ def train(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
-    split: str = typer.Option("random", "--split", help="random, stratified or similarity."),
+    split: str = typer.Option("random", "--split", help="random, stratified, similarity, or given (with "
+                              "--split-file or --split-column)."),
+    split_file: Optional[Path] = typer.Option(
+        None, "--split-file", help="Given partitions: a JSON file {name: {train: [...], valid: [...], test: [...]}} "
+        "or a hestia-good partition file. Indices are 0-based data rows: row 0 is the first data line after any "
+        "header or count line, counting rows that are skipped (i.e. before skipped rows are removed). Implies "
+        "--split given."),
+    split_column: Optional[str] = typer.Option(
+        None, "--split-column", help="Given partitions from a data column: train/valid/test (val, validation), "
+        "or fold numbers 0..k-1 (partition fold-f: test f, valid (f+1) mod k, train the rest). Implies --split given."),
+    split_id_column: Optional[str] = typer.Option(
+        None, "--split-id-column", help="JSON split file lists values of this column instead of row indices."),
+    split_format: str = typer.Option("auto", "--split-format", help="auto, json or hestia."),
+    split_reading: Optional[str] = typer.Option(
+        None, "--split-reading", help="hestia-good files: literal (every index a data row) or non-test-positions "
+        "(train/valid index the rows not in test, as hestia-good builds them), or NAME=READING for the "
+        "partition. Default: literal when that is disjoint, else an error saying which works."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="Which partition of a file or "
+                                            "column with several (e.g. 0.3, fold-2)."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the split (and of the validation rows drawn "
+                                   "from train when a given partition has none)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the model and the training."),
     settings: Optional[List[str]] = typer.Option(None, "--set", help="Model or training setting key=value."),
     pretrain_data: Optional[str] = typer.Option(None, "--pretrain-data", help="Unlabelled corpus for `full`."),
@@ -30,15 +75,21 @@ def train(
     """Train one variant once, outside any study, with a progress bar.
 
     Example: `pepland-hpo train --data c-CPP.txt --variant performer --set hidden_dim=64 --set epochs=20`
+
+    On a benchmark's partitions: `pepland-hpo train --data bench.csv --split-file parts.gz --partition 0.3
+    --split-reading non-test-positions`
     """
     from pepland_hpo.training.run import ExperimentConfig, run_experiment
 
+    given = _given_split(split, split_file, split_column, split_id_column, split_format, split_reading, partition)
     cfg = ExperimentConfig(
-        data=data, target=target, task=task, smiles_col=smiles_col, split=split, seed=seed,
-        variant=variant, pretrain_data=pretrain_data, device=device,
+        data=data, target=target, task=task, smiles_col=smiles_col, split="given" if given else split, seed=seed,
+        split_seed=split_seed, given_split=given, variant=variant, pretrain_data=pretrain_data, device=device,
         checkpoint_dir=str(out) if out else None,
     ).with_settings(parse_settings(settings))
     result = run_experiment(cfg, progress=True)
+    for line in result.split_description:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"[bold]{result.variant}[/] seed {result.seed}: best {result.metric} {result.best_value:.4f} "
         f"at epoch {result.best_epoch}/{result.epochs_run}, {result.param_count:,} parameters, {result.device}"

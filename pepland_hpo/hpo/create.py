@@ -45,8 +45,11 @@ _SKIP_KINDS = (("target", "missing or bad label"), ("space", "space inside the m
                ("fields", "extra fields"), ("heavy atoms", "too large"), ("empty", "empty molecule field"))
 
 
-def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]]) -> list[str]:
-    """What ``create`` read and inferred, in plain lines: file, task and why, labels, split, skipped rows."""
+def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]],
+                  split_lines: list[str] | None = None) -> list[str]:
+    """What ``create`` read and inferred, in plain lines: file, task and why, labels, split, skipped rows.
+
+    ``split_lines`` (given partitions: each one's name, sizes and balance) replace the one ``split:`` line."""
     lines = [f"data: {spec.data}: {len(dataset)} molecule(s) from {dataset.n_rows} row(s), "
              f"column {dataset.smiles_col!r}"]
     lines += [f"  read: {note}" for note in dataset.notes]
@@ -64,8 +67,11 @@ def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]]) -> list
     elif len(y):
         lines.append(f"  labels: mean {float(np.mean(y)):.4g}, sd {float(np.std(y)):.4g}, "
                      f"range {float(np.min(y)):.4g} .. {float(np.max(y)):.4g}")
-    lines.append(f"split: {spec.split.kind} (seed {spec.split.seed}): train {len(split['train'])}, "
-                 f"valid {len(split['valid'])}, test {len(split['test'])}")
+    if split_lines is not None:
+        lines += split_lines
+    else:
+        lines.append(f"split: {spec.split.kind} (seed {spec.split.seed}): train {len(split['train'])}, "
+                     f"valid {len(split['valid'])}, test {len(split['test'])}")
     skipped = dataset.invalid
     if skipped:
         by_reason: dict[str, int] = {}
@@ -84,8 +90,36 @@ def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]]) -> list
     return lines
 
 
-def compute_split(spec: StudySpec, dataset) -> list[dict[str, list[int]]]:
-    """Every split the study trains on (``split.repeats`` of them, repeat 0 first)."""
+@dataclass
+class StudySplits:
+    """The splits a study trains on, in order; given partitions also have names and what was read."""
+
+    splits: list[dict[str, list[int]]]
+    names: list[str] | None = None  # given partitions only
+    lines: list[str] | None = None  # given partitions: what create prints instead of the `split:` line
+
+
+def _given_splits(spec: StudySpec, dataset) -> StudySplits:
+    from pepland_hpo.data.formats import read_layout
+    from pepland_hpo.data.given_split import load_given
+    from pepland_hpo.data.split_summary import parts_text
+
+    given = spec.split.given()
+    # a search trains on one partition (its trials are not repeats of a pair)
+    one = None if spec.kind == "ablation" else "split.partitions (--partitions NAME): a search trains on one"
+    partitions, notes = load_given(given, dataset, read_layout(spec.data, smiles_col=spec.smiles_col), one=one)
+    lines = [f"split: given, {given.source()}: {len(partitions)} partition(s)"]
+    lines += [f"  read: {note}" for note in notes]
+    for p in partitions:
+        lines.append(f"  partition {p.name!r}: {parts_text(p.split, dataset.targets, dataset.task)}")
+        lines += [f"    {note}" for note in p.notes]
+    return StudySplits([p.split for p in partitions], [p.name for p in partitions], lines)
+
+
+def study_splits_of(spec: StudySpec, dataset) -> StudySplits:
+    """Every split the study trains on: ``split.repeats`` made ones (repeat 0 first), or the given partitions."""
+    if spec.split.kind == "given":
+        return _given_splits(spec, dataset)
     from pepland_hpo.data.splits import make_splits
 
     labels = dataset.targets[:, 0] if dataset.targets.shape[1] else None
@@ -97,7 +131,12 @@ def compute_split(spec: StudySpec, dataset) -> list[dict[str, list[int]]]:
         seed=spec.split.seed,
         repeats=spec.split.repeats,
     )
-    return [s.to_dict() for s in splits]
+    return StudySplits([s.to_dict() for s in splits])
+
+
+def compute_split(spec: StudySpec, dataset) -> list[dict[str, list[int]]]:
+    """Every split the study trains on (``split.repeats`` of them, repeat 0 first; or the given partitions)."""
+    return study_splits_of(spec, dataset).splits
 
 
 def _comparable(spec_dict: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +156,17 @@ def trial_pair(trial) -> tuple[str, int, int] | None:
     return None if ident is None else (ident.variant, ident.seed, ident.split_repeat)
 
 
+def _same_partitions(spec: StudySpec, attrs: dict[str, Any], made: StudySplits) -> None:
+    """A second ``create`` of a study on given partitions must find the partitions it was made with."""
+    from pepland_hpo.hpo.identity import partition_names, study_splits
+
+    if partition_names(attrs) != made.names or study_splits(attrs) != made.splits:
+        raise UserInputError(
+            f"study {spec.name!r} already exists with other partitions (split {spec.split.given().source()} "
+            "changed since it was created); use --replace or another --name"
+        )
+
+
 def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bool = False,
                            retry_failed: bool = False) -> CreateResult:
     """Write the study and queue what is missing. ``retry_failed``: a (variant, seed) whose
@@ -124,12 +174,13 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     import optuna
 
     dataset = validate_spec(spec)
-    splits = compute_split(spec, dataset)
+    made = study_splits_of(spec, dataset)
+    splits = made.splits
     split = splits[0]
     if min(min(len(s["train"]), len(s["valid"])) for s in splits) == 0:
         raise UserInputError(f"{spec.data}: too few molecules ({len(dataset)}) for a train/valid split")
     spec_dict = spec.to_dict()
-    data_lines = describe_data(spec, dataset, split)
+    data_lines = describe_data(spec, dataset, split, made.lines)
 
     url = resolve_url(storage_url)
     storage = open_storage(url, create=True)
@@ -159,6 +210,8 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
                 f"study {spec.name!r} already exists with other settings ({', '.join(diff)}); "
                 "use --replace or another --name"
             )
+        if made.names is not None:
+            _same_partitions(spec, attrs, made)
         # Remember the union of variants/seeds so status/report know the plan.
         if spec.kind == "ablation":
             merged = dict(attrs["spec"])
@@ -177,6 +230,8 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
         study.set_user_attr("split", split)
         if len(splits) > 1:
             study.set_user_attr("splits", splits)
+        if made.names is not None:
+            study.set_user_attr("partition_names", made.names)
         study.set_user_attr("n_molecules", len(dataset))
         if spec.metric:
             import warnings
@@ -229,4 +284,5 @@ def create_study_from_spec(storage_url: str | None, spec: StudySpec, replace: bo
     return CreateResult(study_name=spec.name, enqueued=enqueued, already=already, data_lines=data_lines)
 
 
-__all__ = ["CreateResult", "compute_split", "create_study_from_spec", "describe_data", "trial_pair"]
+__all__ = ["CreateResult", "StudySplits", "compute_split", "create_study_from_spec", "describe_data",
+           "study_splits_of", "trial_pair"]

@@ -16,7 +16,9 @@ Such studies have one split, so their ``split_repeat`` is 0.
 
 A study's splits: the user attribute ``split`` is repeat 0 (as it always
 was); a study with ``split.repeats`` > 1 also stores ``splits``, the list of
-all repeats in order.
+all repeats in order. A study on given partitions (``split.kind: given``)
+stores them the same way, in order, and names them in ``partition_names``;
+its trials' ``split_repeat`` is the partition's index.
 """
 
 from __future__ import annotations
@@ -93,4 +95,17 @@ def study_splits(study_attrs: Mapping[str, Any]) -> list[dict[str, list[int]]]:
     return []
 
 
-__all__ = ["Identity", "identity_attrs", "lost_pairs", "study_splits", "trial_identity"]
+def partition_names(study_attrs: Mapping[str, Any]) -> list[str] | None:
+    """The names of a study's given partitions, in split order; None for made splits."""
+    names = study_attrs.get("partition_names")
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def split_label(study_attrs: Mapping[str, Any], repeat: int) -> str:
+    """How a person names split ``repeat``: its partition's name, else its number."""
+    names = partition_names(study_attrs)
+    return f"partition {names[repeat]!r}" if names and 0 <= repeat < len(names) else f"split {repeat}"
+
+
+__all__ = ["Identity", "identity_attrs", "lost_pairs", "partition_names", "split_label", "study_splits",
+           "trial_identity"]

@@ -78,7 +78,7 @@ def ablation_plot(report: "AblationReport", path: Path) -> Path:
     if axes[0][0].get_legend_handles_labels()[0]:
         axes[0][0].legend(loc="best", fontsize=7)
     what = "bootstrap 95 % interval" if report.evidence == "molecules" else "t interval over seeds (seed-only)"
-    fig.suptitle(f"{report.study_name}: {report.n_splits} split(s), dots = runs, bars = {what}", fontsize=10)
+    fig.suptitle(f"{report.study_name}: {report.splits_text()}, dots = runs, bars = {what}", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

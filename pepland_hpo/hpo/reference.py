@@ -13,7 +13,8 @@ The second one is residue composition (20 residue counts, non-canonical
 fragments, length, read off the fragment view so that SMILES with modified
 residues work too): the first baseline a peptide researcher tries.
 
-It is trained on exactly the split stored with the study (train rows only),
+It is trained on exactly the split stored with the study (train rows only; a split
+whose parts overlap is refused by :func:`~pepland_hpo.data.partitions.check_partition`),
 scored on the same validation and test rows with the same
 :func:`~pepland_hpo.training.metrics.compute_metrics` as the graph models, once
 per study split and seed (``random_state=seed``), and keeps its per-molecule
@@ -41,6 +42,7 @@ import numpy as np
 
 from pepland_hpo import paths
 from pepland_hpo.data.composition import composition_features
+from pepland_hpo.data.partitions import check_partition
 
 REFERENCE_VERSION = 3  # bump when the model or the cached entry changes so caches are not reused
 FP_RADIUS = 2
@@ -195,6 +197,10 @@ def reference_results(
     out: dict[Hashable, dict] = {}
     X = None
     for cell, split in splits.items():
+        # a leaky split would score the reference on its own training rows (0.97 test AUROC where the
+        # leak-free reading of the same benchmark gives 0.33): refused, like every path that trains
+        check_partition(None, split, len(smiles), source=f"reference {reference}, split of {cell}",
+                        required=("train",))
         seed = seed_of(cell)
         path = cache / f"{_cache_key(data_hash, task, split, y, seed, reference)}.json"
         if path.is_file():

@@ -48,6 +48,7 @@ SPECIAL_SETTINGS = ("fault",)
 NonNegative = Annotated[StrictInt, Ge(0)]
 Name = Annotated[str, Field(min_length=1, pattern=r"\S")]
 Fraction = Annotated[float, Ge(0)]
+Reading = Literal["literal", "non-test-positions"]
 
 
 class _Section(BaseModel):
@@ -60,11 +61,19 @@ class _Section(BaseModel):
 
 
 class SplitSpec(_Section):
-    kind: Literal["random", "stratified", "similarity"] = "random"
+    kind: Literal["random", "stratified", "similarity", "given"] = "random"
     fractions: tuple[Fraction, Fraction, Fraction] = (0.8, 0.1, 0.1)  # train, valid, test
     seed: StrictInt = 0
     # different splits of this kind; repeat r uses seed + r (ablations only)
     repeats: Annotated[StrictInt, Ge(1)] = 1
+    # kind given (data.given_split): partitions made elsewhere, from a data column or a file
+    column: str | None = None
+    file: str | None = None
+    id_column: str | None = None
+    format: Literal["auto", "json", "hestia"] = "auto"
+    # hestia-good files: literal | non-test-positions, for every partition or as {name: reading}
+    reading: Reading | dict[str, Reading] | None = None
+    partitions: list[str] | None = None  # a subset of the file's partitions, in this order
 
     @field_validator("fractions")
     @classmethod
@@ -73,12 +82,63 @@ class SplitSpec(_Section):
             raise ValueError(f"expected three non-negative numbers summing to 1 (train, valid, test), got {list(fr)}")
         return fr
 
+    @field_validator("partitions", "reading", mode="before")
+    @classmethod
+    def _partition_names(cls, value: Any) -> Any:
+        # hestia-good names its partitions by threshold: `partitions: [0.3, random]` in YAML
+        from pepland_hpo.data.partition_files import partition_name
+
+        def named(n: Any) -> Any:
+            return partition_name(n) if isinstance(n, (int, float)) and not isinstance(n, bool) else n
+
+        if isinstance(value, (list, tuple)):
+            return [named(n) for n in value]
+        if isinstance(value, Mapping):
+            return {named(k): v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _given_or_made(self) -> "SplitSpec":
+        given_keys = [k for k in GIVEN_KEYS if getattr(self, k) not in (None, "auto")]
+        if self.kind != "given":
+            if given_keys:
+                raise FieldError(given_keys[0], f"applies to split kind given, not {self.kind}")
+            return self
+        if self.repeats > 1:
+            raise FieldError("repeats", "given partitions are used as given; repeats apply to random, stratified "
+                                        "and similarity splits (a file's several partitions run like repeats)")
+        if "fractions" in self.model_fields_set and tuple(self.fractions) != (0.8, 0.1, 0.1):
+            raise FieldError("fractions", "given partitions are used as given; fractions apply to random, "
+                                          "stratified and similarity splits")
+        try:
+            self.given().check()
+        except UserInputError as exc:
+            raise FieldError("kind", str(exc)) from None
+        return self
+
+    def given(self):
+        """The data layer's :class:`~pepland_hpo.data.given_split.GivenSplit` of a ``kind: given`` split."""
+        from pepland_hpo.data.given_split import GivenSplit
+
+        return GivenSplit(column=self.column, file=self.file, id_column=self.id_column, format=self.format,
+                          reading=self.reading, partitions=tuple(self.partitions) if self.partitions else None,
+                          seed=self.seed)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler) -> dict[str, Any]:
         out = handler(self)
         if self.repeats == 1:  # a one-split spec reads exactly as before repeats existed
             out.pop("repeats", None)
+        for key in GIVEN_KEYS:  # nor does a made split's gain the given-only keys
+            if out.get(key) in (None, "auto"):
+                out.pop(key, None)
+        if self.kind == "given":
+            out.pop("fractions", None)
         return out
+
+
+# SplitSpec keys that only a given split uses
+GIVEN_KEYS = ("column", "file", "id_column", "format", "reading", "partitions")
 
 
 class SamplerSpec(_Section):
@@ -212,6 +272,8 @@ class StudySpec(BaseModel):
     def _together(self) -> "StudySpec":
         if self.split.repeats > 1 and self.kind != "ablation":
             raise FieldError("split.repeats", "repeated splits apply to ablation studies only")
+        if self.kind != "ablation" and len(self.split.partitions or ()) > 1:
+            raise FieldError("split.partitions", "a search trains on one partition; name one")
         if self.kind == "search":
             if len(self.variants) != 1:
                 raise FieldError("variant", "a search tunes exactly one variant")

@@ -152,8 +152,28 @@ def _load_base(base_path: str | Path | None, kind: str) -> StudySpec:
     return spec
 
 
+def _split_changes(spec: StudySpec, split: str | None, given: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``split`` section after ``--split`` and the given-split options (``--split-file`` ...);
+    None when neither changes it. A given-split option alone means ``--split given``."""
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    if split is None and not given:
+        return None
+    kind = split or ("given" if given else spec.split.kind)
+    if given and kind != "given":
+        key = next(iter(given))
+        option = "--partitions" if key == "partitions" else f"--split-{key.replace('_', '-')}"
+        raise UserInputError(f"{option} applies to --split given, not --split {kind}")
+    if kind != "given":
+        return {**spec.split.model_dump(), "kind": kind}
+    if spec.split.kind != "given" or {"column", "file"} & set(given):
+        # a new source starts afresh: a made split's fractions and repeats, or the other source,
+        # mean nothing for partitions used as given
+        return {"kind": "given", "seed": spec.split.seed, **given}
+    return {**spec.split.model_dump(), **given}
+
+
 def _common_changes(spec: StudySpec, *, data, target, task, smiles_col, seeds, epochs, settings, name,
-                    split) -> dict[str, Any]:
+                    split, given=None) -> dict[str, Any]:
     """Command-line options as changes of the spec's mapping (validated together by ``updated``)."""
     from pepland_hpo.training.settings import normalise_key
 
@@ -161,8 +181,9 @@ def _common_changes(spec: StudySpec, *, data, target, task, smiles_col, seeds, e
                                                  ("smiles_col", smiles_col), ("name", name)) if v is not None}
     if seeds is not None:
         changes["seeds"] = list(seeds)
-    if split is not None:
-        changes["split"] = {**spec.split.model_dump(), "kind": split}
+    split_section = _split_changes(spec, split, given)
+    if split_section is not None:
+        changes["split"] = split_section
     new_settings = {normalise_key(k): v for k, v in (settings or {}).items()}
     if epochs is not None:
         if epochs <= 0:
@@ -190,10 +211,13 @@ def build_ablation_spec(
     validate: bool = True,
     split_repeats: int | None = None,
     tune: int | None = None,
+    given: dict[str, Any] | None = None,
 ) -> StudySpec:
+    """``given``: the given-split options (``column``, ``file``, ``id_column``, ``format``, ``reading``,
+    ``partitions``), None where not given; any of them makes the split kind ``given``."""
     spec = _load_base(base_path, "ablation")
     changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
-                              epochs=epochs, settings=settings, name=name, split=split)
+                              epochs=epochs, settings=settings, name=name, split=split, given=given)
     if split_repeats is not None:
         if split_repeats < 1:
             raise UserInputError(f"--split-repeats must be at least 1, got {split_repeats}")
@@ -226,10 +250,11 @@ def build_search_spec(
     seeds: list[int] | None = None,
     validate: bool = True,
     objectives: list[str] | None = None,
+    given: dict[str, Any] | None = None,
 ) -> StudySpec:
     spec = _load_base(base_path, "search")
     changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=smiles_col, seeds=seeds,
-                              epochs=epochs, settings=settings, name=name, split=split)
+                              epochs=epochs, settings=settings, name=name, split=split, given=given)
     if variant is not None:
         changes["variants"] = [variant]
     if n_trials is not None:

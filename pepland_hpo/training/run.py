@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
+from pepland_hpo.data.given_split import GivenSplit
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.models.config import ModelConfig
 from pepland_hpo.training.checkpoints import save_checkpoint
@@ -63,9 +64,11 @@ class ExperimentConfig:
     target: str | None = None  # target column(s) as the data layer reads them; None: its default
     task: Literal["classification", "regression"] | None = None  # None: inferred by the data layer
     smiles_col: str | None = None  # passed to load_dataset only when set
-    split: Literal["random", "stratified", "similarity"] = "random"
+    split: Literal["random", "stratified", "similarity", "given"] = "random"
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
+    # split "given": partitions made elsewhere (a data column or a file), one of them trained on
+    given_split: GivenSplit | None = None
     # explicit split (a study's stored split): {"train": [...], "valid": [...], "test": [...]};
     # when given, split/split_fractions/split_seed are not used
     split_indices: dict[str, list[int]] | None = None
@@ -105,6 +108,11 @@ class ExperimentConfig:
         check_fields(self)
         if not self.data:
             raise UserInputError("data: no data source given")
+        if (self.split == "given") != (self.given_split is not None) and self.split_indices is None:
+            raise UserInputError("split given needs its source (a split column or a partition file), and a "
+                                 "split column or file needs split given")
+        if self.given_split is not None:
+            self.given_split.check()
         fr = tuple(self.split_fractions)
         if any(x < 0 for x in fr) or fr[0] <= 0 or fr[1] <= 0:
             raise UserInputError(
@@ -144,6 +152,8 @@ class ExperimentResult:
     train_config: dict[str, Any]
     split_sizes: dict[str, int]
     target_names: list[str]
+    # the split for a person: "kind ...: train n (class balance), valid ..., test ...", then notes
+    split_description: list[str] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
     wall_seconds: float = 0.0
     # per held-out part ("valid", "test"): {"index": rows of the data, "true": [n][T],
@@ -168,29 +178,38 @@ def _load_dataset(cfg: ExperimentConfig, progress: bool):
 
 
 def _explicit_split(indices: Mapping[str, Any], n: int) -> SplitIndices:
-    unknown = sorted(set(indices) - set(SPLIT_NAMES))
-    if unknown:
-        raise UserInputError(f"split_indices: unknown part(s) {', '.join(unknown)}; use train, valid, test")
-    parts = {}
-    for name in SPLIT_NAMES:
-        arr = np.asarray(list(indices.get(name) or []), dtype=np.int64)
-        if arr.size and (arr.min() < 0 or arr.max() >= n):
-            raise UserInputError(
-                f"split_indices[{name}] refers to row {int(arr.max())} but the dataset has {n} molecules "
-                "(did the data file change since the split was stored?)"
-            )
-        parts[name] = arr
-    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
-        both = np.intersect1d(parts[a], parts[b])
-        if both.size:
-            raise UserInputError(f"split_indices: {a} and {b} share {both.size} indices, e.g. {both[:5].tolist()}")
+    from pepland_hpo.data.partitions import check_partition
+
+    parts = check_partition(None, indices, n, source="split_indices", required=(),
+                            hint="; indices are positions in the loaded data (did the data file change since the "
+                                 "split was stored?)")
     return SplitIndices(**parts)
 
 
+def _given_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str]]:
+    """The one given partition this run trains on, and what was read (for the person running it)."""
+    from pepland_hpo.data.formats import read_layout
+    from pepland_hpo.data.given_split import load_given
+
+    given = replace(cfg.given_split, seed=cfg.split_seed)
+    partitions, notes = load_given(given, dataset, read_layout(cfg.data, smiles_col=cfg.smiles_col),
+                                   one="--partition NAME (given_split.partitions)")
+    chosen = partitions[0]
+    parts = SplitIndices(*(np.asarray(chosen.split[name], dtype=np.int64) for name in SPLIT_NAMES))
+    return parts, [f"given, {given.source()}, partition {chosen.name!r}", *notes, *chosen.notes]
+
+
 def make_experiment_split(cfg: ExperimentConfig, dataset) -> SplitIndices:
-    """The split the experiment uses: the explicit one, or ``data.splits.make_split``."""
+    """The split the experiment uses: the explicit one, the given partition, or ``data.splits.make_split``."""
+    return _experiment_split(cfg, dataset)[0]
+
+
+def _experiment_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str]]:
+    """The split, and how it came about: its kind and source, then notes."""
     if cfg.split_indices is not None:
-        split = _explicit_split(cfg.split_indices, len(dataset))
+        split, about = _explicit_split(cfg.split_indices, len(dataset)), ["stored split (explicit indices)"]
+    elif cfg.split == "given":
+        split, about = _given_split(cfg, dataset)
     else:
         from pepland_hpo.data.splits import make_split
 
@@ -201,10 +220,11 @@ def make_experiment_split(cfg: ExperimentConfig, dataset) -> SplitIndices:
             fractions=tuple(cfg.split_fractions), seed=cfg.split_seed,
         )
         split = SplitIndices(*(np.asarray(getattr(made, name), dtype=np.int64) for name in SPLIT_NAMES))
+        about = [f"{cfg.split} (seed {cfg.split_seed})"]
     for name in ("train", "valid"):
         if len(getattr(split, name)) == 0:
             raise UserInputError(f"the {name} split is empty ({len(dataset)} molecules in the data)")
-    return split
+    return split, about
 
 
 def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_config: ModelConfig,
@@ -228,6 +248,13 @@ def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_co
     return encoder_store.pretrain_or_reuse(
         model_config, corpus, corpus.content_hash, train_cfg, device, progress=progress
     )
+
+
+def _describe_split(split: SplitIndices, about: list[str], dataset, task: str) -> list[str]:
+    from pepland_hpo.data.split_summary import parts_text
+
+    sizes = parts_text(split.to_dict(), np.asarray(dataset.targets), task)
+    return [f"split: {about[0]}: {sizes}", *(f"  {note}" for note in about[1:])]
 
 
 def _config_digest(cfg: ExperimentConfig, content_hash: str) -> str:
@@ -260,7 +287,7 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
     if n_targets == 0:
         raise UserInputError(f"{cfg.data}: no target column to train on")
 
-    split = make_experiment_split(cfg, dataset)
+    split, split_about = _experiment_split(cfg, dataset)
     train_cfg = replace(cfg.train, seed=cfg.seed)
     model_config = variant_model_config(cfg.variant, **{**cfg.model_overrides, "out_dim": n_targets})
     model_config.validate()
@@ -363,6 +390,7 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
         train_config=train_cfg.to_dict(),
         split_sizes={name: int(len(getattr(split, name))) for name in SPLIT_NAMES},
         target_names=target_names,
+        split_description=_describe_split(split, split_about, dataset, task),
         history=result.history,
         wall_seconds=time.perf_counter() - started,
         extra=extra,

@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.evidence import Part, decode_predictions
-from pepland_hpo.hpo.identity import lost_pairs
+from pepland_hpo.hpo.identity import lost_pairs, partition_names
 from pepland_hpo.hpo.report import bootstrap as bs
 from pepland_hpo.hpo.report import loading as ld
 from pepland_hpo.hpo.report.weighted_metrics import best_threshold, metric_names
@@ -97,6 +97,9 @@ class AblationReport:
     n_splits: int = 1
     n_resamples: int = 0
     split_sizes: dict[str, int] = field(default_factory=dict)
+    # given partitions (split kind given): their names and every split's sizes, in split order
+    partition_names: list[str] | None = None
+    all_split_sizes: list[dict[str, int]] = field(default_factory=list)
     overlap: str = ""
     n_comparisons: int = 0
     tuning: dict[str, Any] | None = None  # a tuned ablation's stage 1 (hpo.tuning.tuning_summary)
@@ -106,6 +109,17 @@ class AblationReport:
     artifact_ids: dict[str, str] = field(default_factory=dict)
 
     kind = "ablation"
+
+    def splits_text(self) -> str:
+        """``3 split(s)``, or ``2 partition(s) ('0.3', 'random')`` for given partitions."""
+        if self.partition_names:
+            return (f"{len(self.partition_names)} partition(s) "
+                    f"({', '.join(repr(n) for n in self.partition_names)})")
+        return f"{self.n_splits} split(s)"
+
+    def split_name(self, repeat: int) -> str:
+        names = self.partition_names
+        return f"partition {names[repeat]!r}" if names and 0 <= repeat < len(names) else f"split {repeat}"
 
     @property
     def reference(self) -> VariantRow | None:
@@ -302,6 +316,8 @@ def build_ablation(study: optuna.Study, spec: dict, metric: str | None, referenc
         rows=rows, references=[], ensembles=[], reference_note="reference not computed (disabled)", spec=spec,
         metrics=metrics, second_metric=SECOND_METRIC.get(task) if SECOND_METRIC.get(task) != metric else None,
         n_splits=len(splits), split_sizes={k: len(splits[0][k]) for k in ("train", "valid", "test")},
+        partition_names=partition_names(study.user_attrs),
+        all_split_sizes=[{k: len(s[k]) for k in ("train", "valid", "test")} for s in splits],
         tuning=tuning.tuning_summary(all_trials, spec),
     )
     ds, why = (None, "not needed")

@@ -39,7 +39,7 @@ def render_report(report: AblationReport | SearchReport, console) -> None:
     else:
         m = report.metric
         table = Table(title=f"ablation {report.study_name}: test {m} ({report.direction}), "
-                            f"{report.n_splits} split(s); Δ with Holm-adjusted p")
+                            f"{report.splits_text()}; Δ with Holm-adjusted p")
         for col, just in (("variant", "left"), ("runs", "right"), (f"test {m} [95 % CI]", "right"),
                           (f"Δ vs {report.baseline}", "right"), ("Δ vs reference", "right"),
                           ("params", "right"), ("time/run", "right"), ("flags / failures", "left")):

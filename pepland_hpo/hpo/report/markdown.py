@@ -113,7 +113,12 @@ def ablation_markdown(report: AblationReport) -> str:
     split = spec.get("split")
     split_text = split.get("kind", split) if isinstance(split, dict) else split
     sizes = report.split_sizes
-    if sizes:
+    if report.partition_names:  # given partitions: each one by name, with its sizes
+        source = split.get("column") or split.get("file") if isinstance(split, dict) else None
+        split_text = f"{split_text}{f' (`{source}`)' if source else ''}: " + "; ".join(
+            f"{report.split_name(r)} {' / '.join(f'{k} {v}' for k, v in sz.items())}"
+            for r, sz in enumerate(report.all_split_sizes)) + " molecules"
+    elif sizes:
         split_text = f"{split_text} ({' / '.join(f'{k} {v}' for k, v in sizes.items())} molecules)"
     seeds = spec.get("seeds") or []
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -123,7 +128,7 @@ def ablation_markdown(report: AblationReport) -> str:
         f"# Ablation report: {report.study_name}",
         "",
         f"- data: `{spec.get('data')}`, target {target_text}, task {report.task}, split {split_text}",
-        f"- runs per variant: **{report.n_splits} split(s) × {len(seeds)} seed(s)**; every variant runs every "
+        f"- runs per variant: **{report.splits_text()} × {len(seeds)} seed(s)**; every variant runs every "
         "(split, seed) pair, so rows are paired by split and seed",
         f"- metric: **{m}** ({report.direction}); model selection (best epoch, decision threshold) on validation",
         *([f"- **each variant tuned with {report.tuning['tune']} trials** first; its best configuration "
@@ -172,7 +177,7 @@ def ablation_markdown(report: AblationReport) -> str:
     cells = sorted({c for r in report.all_rows() for c in r.cells})
     if cells:
         out += [f"## Test {m} per run (split, seed)", "",
-                "| variant | " + " | ".join(f"split {c[0]}, seed {c[1]}" for c in cells) + " |",
+                "| variant | " + " | ".join(f"{report.split_name(c[0])}, seed {c[1]}" for c in cells) + " |",
                 "| --- | " + " | ".join("---" for _ in cells) + " |"]
         for r in report.all_rows():
             vals = [r.cells.get(c, {}).get(m) for c in cells]
@@ -196,7 +201,8 @@ def ablation_markdown(report: AblationReport) -> str:
     if lost:
         out += ["", "**Pairs that can no longer complete** (every attempt failed; the comparison lacks them until "
                 "`pepland-hpo create ... --retry-failed` queues them again): "
-                + "; ".join(f"{v} seed {p['seed']} split {p['split']} (trials {', '.join(map(str, p['trials']))}: "
+                + "; ".join(f"{v} seed {p['seed']} {report.split_name(p['split'])} "
+                            f"(trials {', '.join(map(str, p['trials']))}: "
                             f"{p['reason'].replace('|', '/')})" for v, p in lost) + "."]
     pending = [(r.variant, r.n_running, r.n_waiting) for r in report.rows if r.n_running or r.n_waiting]
     if pending:

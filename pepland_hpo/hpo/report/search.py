@@ -76,6 +76,19 @@ def retrain_command(spec: dict, params: dict[str, Any], user_attrs: dict[str, An
     if isinstance(split, dict) and split.get("kind"):
         # `train` re-splits with this kind (default fractions 0.8/0.1/0.1, seed 0, like the specs)
         parts += ["--split", str(split["kind"])]
+    if isinstance(split, dict) and split.get("kind") == "given":
+        # the same partition, read the same way (a search trains on one)
+        for key, option in (("column", "--split-column"), ("file", "--split-file"), ("id_column", "--split-id-column"),
+                            ("format", "--split-format"), ("reading", "--split-reading")):
+            value = split.get(key)
+            if isinstance(value, dict):  # a reading per partition
+                value = ",".join(f"{k}={v}" for k, v in value.items())
+            if value not in (None, "auto"):
+                parts += [option, str(value)]
+        if split.get("partitions"):
+            parts += ["--partition", str(split["partitions"][0])]
+        if split.get("seed"):
+            parts += ["--split-seed", str(split["seed"])]
     parts += ["--variant", str(variant)]
     if seed is not None:
         parts += ["--seed", str(seed)]
