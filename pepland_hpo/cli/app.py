@@ -74,7 +74,7 @@ def _keep_password_off_the_command_line() -> None:
     import os
     import sys
 
-    from pepland_hpo.hpo.storage import ENV_STORAGE, check_url, has_password
+    from pepland_hpo.hpo.queue import ENV_STORAGE, check_url, has_password
 
     where = _storage_argument(sys.argv)
     if where is None:

@@ -8,6 +8,14 @@ from typing import List, Optional
 import typer
 
 from pepland_hpo.cli.app import StorageOption, console, create_app, user_errors_exit_2
+from pepland_hpo.cli.pair_options import (
+    BinderThresholdOption,
+    ProteinColOption,
+    ProteinEmbeddingsOption,
+    ProteinEncoderOption,
+    pair_section,
+    with_protein_encoder,
+)
 from pepland_hpo.cli.parsing import parse_csv_list, parse_seeds, parse_settings
 
 
@@ -32,7 +40,7 @@ PartitionsOption = typer.Option(
 
 
 def _given_options(split_file, split_column, split_id_column, split_format, split_reading, partitions):
-    from pepland_hpo.data.hestia_reading import parse_reading
+    from pepland_hpo.data.splits import parse_reading
 
     split_reading = parse_reading(split_reading)
     return {"file": str(split_file) if split_file is not None else None, "column": split_column,
@@ -55,13 +63,18 @@ def create_ablation(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s), comma-separated."),
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    protein_col: Optional[str] = ProteinColOption,
+    protein_encoder: Optional[str] = ProteinEncoderOption,
+    protein_embeddings: Optional[str] = ProteinEmbeddingsOption,
+    binder_threshold: Optional[float] = BinderThresholdOption,
     variants: Optional[str] = typer.Option(
         None, "--variants", help="Comma-separated variants: gcn, graphormer, performer, hierpool, fragments, full, fusion, full-minus-X; "
         "or leave-one-out (full and every full-minus-X)."
     ),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 0,1,2."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
-    split: Optional[str] = typer.Option(None, "--split", help="random, stratified, similarity or given."),
+    split: Optional[str] = typer.Option(None, "--split", help="random, stratified, similarity or given; for "
+                                        "pairs target (no test protein in training) or pair-random."),
     split_file: Optional[Path] = SplitFileOption,
     split_column: Optional[str] = SplitColumnOption,
     split_id_column: Optional[str] = SplitIdColumnOption,
@@ -96,8 +109,8 @@ def create_ablation(
 
     Tuned: `pepland-hpo create ablation --data builtin:amp --variants gcn,graphormer --tune 20`
     """
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
 
     study_spec = build_ablation_spec(
         base_path=spec,
@@ -108,12 +121,13 @@ def create_ablation(
         variants=parse_csv_list(variants),
         seeds=parse_seeds(seeds),
         epochs=epochs,
-        settings=parse_settings(settings),
+        settings=with_protein_encoder(parse_settings(settings), protein_encoder),
         name=name,
         split=split,
         split_repeats=split_repeats,
         tune=tune,
         given=_given_options(split_file, split_column, split_id_column, split_format, split_reading, partitions),
+        pair=pair_section(protein_col, protein_embeddings, binder_threshold),
     )
     result = create_study_from_spec(storage, study_spec, replace=replace, retry_failed=retry_failed)
     if study_spec.tune:
@@ -134,12 +148,17 @@ def create_search(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s), comma-separated."),
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression (inferred if omitted)."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    protein_col: Optional[str] = ProteinColOption,
+    protein_encoder: Optional[str] = ProteinEncoderOption,
+    protein_embeddings: Optional[str] = ProteinEmbeddingsOption,
+    binder_threshold: Optional[float] = BinderThresholdOption,
     variant: Optional[str] = typer.Option(None, "--variant", help="Variant whose hyperparameters are searched."),
     n_trials: Optional[int] = typer.Option(None, "--n-trials", help="Global trial budget shared by all workers."),
     pruner: Optional[str] = typer.Option(None, "--pruner", help="median, hyperband or none."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="tpe or random."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs per trial."),
-    split: Optional[str] = typer.Option(None, "--split", help="random, stratified, similarity or given."),
+    split: Optional[str] = typer.Option(None, "--split", help="random, stratified, similarity or given; for "
+                                        "pairs target (no test protein in training) or pair-random."),
     split_file: Optional[Path] = SplitFileOption,
     split_column: Optional[str] = SplitColumnOption,
     split_id_column: Optional[str] = SplitIdColumnOption,
@@ -161,9 +180,9 @@ def create_search(
 
     Example: `pepland-hpo create search --data peptides.csv --target label --n-trials 100`
     """
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.objectives import parse_objectives
-    from pepland_hpo.hpo.spec import build_search_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import parse_objectives
+    from pepland_hpo.hpo.study import build_search_spec
 
     study_spec = build_search_spec(
         base_path=spec,
@@ -176,11 +195,12 @@ def create_search(
         pruner=pruner,
         sampler=sampler,
         epochs=epochs,
-        settings=parse_settings(settings),
+        settings=with_protein_encoder(parse_settings(settings), protein_encoder),
         name=name,
         split=split,
         objectives=parse_objectives(objectives),
         given=_given_options(split_file, split_column, split_id_column, split_format, split_reading, partitions),
+        pair=pair_section(protein_col, protein_embeddings, binder_threshold),
     )
     result = create_study_from_spec(storage, study_spec, replace=replace)
     _print_data_lines(result.data_lines)

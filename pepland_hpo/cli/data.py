@@ -75,7 +75,7 @@ def data_corpus(
 
     held = canonical_set(exclude or [], smiles_col)
     if study:
-        from pepland_hpo.hpo.heldout import study_held_out
+        from pepland_hpo.hpo.study import study_held_out
 
         held |= {digest(s) for s in study_held_out(storage, study)}
     report = build_corpus(list(files), out, exclude=held, smiles_col=smiles_col, progress=True)

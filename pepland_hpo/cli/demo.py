@@ -13,7 +13,7 @@ def quickstart(
     storage: Optional[str] = StorageOption,
 ) -> None:
     """The demo: a small ablation on builtin:amp, one worker, then the status table (under 3 minutes on 2 cores)."""
-    from pepland_hpo.hpo.quickstart import run_quickstart
+    from pepland_hpo.hpo.services import run_quickstart
 
     run_quickstart(storage, console)
 

@@ -9,13 +9,20 @@ from typing import List, Optional
 import typer
 
 from pepland_hpo.cli.app import app, console, err_console, user_errors_exit_2
+from pepland_hpo.cli.pair_options import (
+    BinderThresholdOption,
+    ProteinColOption,
+    ProteinEmbeddingsOption,
+    ProteinEncoderOption,
+    with_protein_encoder,
+)
 from pepland_hpo.cli.parsing import parse_settings
 
 
 def _given_split(split, split_file, split_column, id_column, fmt, reading, partition):
     """The given split the options describe, or None (a made split); mixing them up is an error."""
-    from pepland_hpo.data.given_split import GivenSplit
-    from pepland_hpo.data.hestia_reading import parse_reading
+    from pepland_hpo.data.splits import GivenSplit
+    from pepland_hpo.data.splits import parse_reading
     from pepland_hpo.errors import UserInputError
     from pepland_hpo.validation import parse_fields
 
@@ -45,8 +52,12 @@ def train(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Label column(s)."),
     task: Optional[str] = typer.Option(None, "--task", help="classification or regression."),
     smiles_col: Optional[str] = typer.Option(None, "--smiles-col", help="Column holding SMILES or sequences."),
+    protein_col: Optional[str] = ProteinColOption,
+    protein_encoder: Optional[str] = ProteinEncoderOption,
+    protein_embeddings: Optional[str] = ProteinEmbeddingsOption,
+    binder_threshold: Optional[float] = BinderThresholdOption,
     split: str = typer.Option("random", "--split", help="random, stratified, similarity, or given (with "
-                              "--split-file or --split-column)."),
+                              "--split-file or --split-column); for pairs target or pair-random."),
     split_file: Optional[Path] = typer.Option(
         None, "--split-file", help="Given partitions: a JSON file {name: {train: [...], valid: [...], test: [...]}} "
         "or a hestia-good partition file. Indices are 0-based data rows: row 0 is the first data line after any "
@@ -85,8 +96,9 @@ def train(
     cfg = ExperimentConfig(
         data=data, target=target, task=task, smiles_col=smiles_col, split="given" if given else split, seed=seed,
         split_seed=split_seed, given_split=given, variant=variant, pretrain_data=pretrain_data, device=device,
-        checkpoint_dir=str(out) if out else None,
-    ).with_settings(parse_settings(settings))
+        checkpoint_dir=str(out) if out else None, protein_col=protein_col, protein_embeddings=protein_embeddings,
+        binder_threshold=binder_threshold,
+    ).with_settings(with_protein_encoder(parse_settings(settings), protein_encoder))
     result = run_experiment(cfg, progress=True)
     for line in result.split_description:
         console.print(line, highlight=False, markup=False, soft_wrap=True)

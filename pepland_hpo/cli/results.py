@@ -25,7 +25,7 @@ def report(
 
     Example: `pepland-hpo report ablation --out reports/ablation`
     """
-    from pepland_hpo.hpo.report import build_report, render_report
+    from pepland_hpo.hpo.analysis import build_report, render_report
 
     result = build_report(storage, name, out_dir=out, metric=metric)
     render_report(result, console)
@@ -39,7 +39,7 @@ def export(
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Write every trial (params, state, values, user attributes) to CSV."""
-    from pepland_hpo.hpo.export import export_trials
+    from pepland_hpo.hpo.services import export_trials
 
     rows = export_trials(storage, name, csv)
     console.print(f"wrote {rows} trial(s) to {csv}")
@@ -55,7 +55,7 @@ def predict(
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Predict with a finished trial's checkpoint; prints metrics when the file has labels."""
-    from pepland_hpo.hpo.predict import predict_with_trial
+    from pepland_hpo.hpo.services import predict_with_trial
 
     metrics = predict_with_trial(storage, study, trial, data, out)
     console.print(f"wrote predictions to {out}")

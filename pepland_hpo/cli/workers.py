@@ -38,8 +38,8 @@ def worker(
     from its last saved epoch. A database outage longer than --storage-outage-s, a
     full disk or a deleted database file stop the worker with exit code 3.
     """
-    from pepland_hpo.hpo.resilient import WorkerMustStop
-    from pepland_hpo.hpo.worker import run_worker
+    from pepland_hpo.hpo.queue import WorkerMustStop
+    from pepland_hpo.hpo.runner import run_worker
 
     try:
         summary = run_worker(storage_url=storage, study_name=study, gpu=gpu, n_trials=n_trials, threads=threads,
@@ -59,7 +59,7 @@ def launch(
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Start and supervise one worker per GPU slot; Ctrl-C stops them all."""
-    from pepland_hpo.hpo.launcher import launch as launch_workers
+    from pepland_hpo.hpo.runner import launch as launch_workers
 
     code = launch_workers(storage, parse_csv_list(gpus) or [], per_gpu=per_gpu, study_name=study)
     raise typer.Exit(code=code)
@@ -72,7 +72,7 @@ def status(
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Trials by state, best value, failures, what runs where, and an ETA."""
-    from pepland_hpo.hpo.status import collect_status, render_status
+    from pepland_hpo.hpo.services import collect_status, render_status
 
     render_status(collect_status(storage, name), console)
 
@@ -85,7 +85,7 @@ def dashboard(
     storage: Optional[str] = StorageOption,
 ) -> None:
     """Open optuna-dashboard on the same storage (reports, curves, checkpoints)."""
-    from pepland_hpo.hpo.dashboard import run_dashboard
+    from pepland_hpo.hpo.services import run_dashboard
 
     run_dashboard(storage, host=host, port=port)
 

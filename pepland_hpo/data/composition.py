@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from rdkit import Chem
 
-from pepland_hpo.data.fragments import NONCANONICAL, RESIDUES, fragment_mol
+from pepland_hpo.data.featurize import fragment_mol
+from pepland_hpo.data.fragments import NONCANONICAL, RESIDUES
 
 COMPOSITION_COLUMNS = [*RESIDUES, "noncanonical", "length"]
 

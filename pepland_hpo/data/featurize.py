@@ -24,7 +24,7 @@ from rdkit.rdBase import BlockLogs
 from pepland_hpo.data.features import (  # noqa: F401  (ATOM_DIM, BOND_DIM: re-exported)
     ATOM_DIM, BOND_DIM, atom_features, bond_features, bond_lists, ensure_stereo, small_ring_bonds,
 )
-from pepland_hpo.data.fragments import dense_fingerprint, fragment_arrays
+from pepland_hpo.data.fragments import Fragmentation, dense_fingerprint, fragment_arrays, residue_labels
 from pepland_hpo.data.graph import PeptideGraph
 from pepland_hpo.data.topology import (  # noqa: F401  (re-exported: older import paths)
     PAIR_HOPS, SPD_UNREACHABLE, _edge_ids, _paths, spd_from_edges, topology_arrays,
@@ -116,7 +116,26 @@ def quiet_rdkit():
         del block
 
 
+
+def fragment_mol(mol: Chem.Mol) -> Fragmentation:
+    """The fragment view of an RDKit molecule (featurises its atoms first)."""
+    arrays = mol_arrays(mol)
+    residue, d_residue = residue_labels(arrays["frag_x"])
+    return Fragmentation(
+        atom_frag=arrays["atom_frag"], frag_x=arrays["frag_x"], frag_edge_index=arrays["frag_edge_index"],
+        residue=residue, d_residue=d_residue, fp_index=arrays["fp_index"], fp_count=arrays["fp_count"],
+    )
+
+
+def fragment_smiles(smiles: str) -> Fragmentation:
+    """The fragment view of a SMILES string (``ValueError`` when RDKit cannot parse it)."""
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
+    return fragment_mol(mol)
+
 __all__ = [  # the featuriser's public names, older import paths of its parts included
     "ATOM_DIM", "BOND_DIM", "FEATURIZER_VERSION", "PAIR_HOPS", "SPD_UNREACHABLE", "featurize_mol", "featurize_smiles",
+    "fragment_mol", "fragment_smiles",
     "graph_from_arrays", "mol_arrays", "quiet_rdkit", "spd_from_edges", "topology_arrays",
 ]

@@ -442,27 +442,12 @@ def dense_fingerprint(index: np.ndarray, count: np.ndarray) -> np.ndarray:
     return out
 
 
-def fragment_mol(mol: Chem.Mol) -> Fragmentation:
-    """The fragment view of an RDKit molecule (featurises its atoms first)."""
-    from pepland_hpo.data.featurize import mol_arrays
-
-    arrays = mol_arrays(mol)
-    return Fragmentation(
-        atom_frag=arrays["atom_frag"], frag_x=arrays["frag_x"], frag_edge_index=arrays["frag_edge_index"],
-        residue=arrays["frag_x"][:, : NONCANONICAL + 1].argmax(1), d_residue=arrays["frag_x"][:, _F_D] > 0,
-        fp_index=arrays["fp_index"], fp_count=arrays["fp_count"],
-    )
-
-
-def fragment_smiles(smiles: str) -> Fragmentation:
-    """The fragment view of a SMILES string (``ValueError`` when RDKit cannot parse it)."""
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None or mol.GetNumAtoms() == 0:
-        raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
-    return fragment_mol(mol)
+def residue_labels(frag_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each fragment's residue index (``NONCANONICAL`` for any other) and whether it is a D-residue."""
+    return frag_x[:, : NONCANONICAL + 1].argmax(1), frag_x[:, _F_D] > 0
 
 
 __all__ = [
     "FP_SIZE", "FRAG_DIM", "MAX_FRAGMENT_ATOMS", "NONCANONICAL", "RESIDUES", "Fragmentation",
-    "cut_bonds", "dense_fingerprint", "fragment_arrays", "fragment_edges", "fragment_mol", "fragment_smiles",
+    "cut_bonds", "dense_fingerprint", "fragment_arrays", "fragment_edges", "residue_labels",
 ]

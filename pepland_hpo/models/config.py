@@ -72,12 +72,18 @@ class ModelConfig:
     fragment_sum_scale: Annotated[float, Gt(0)] = 20.0  # the fragment sum readout's constant (~ residues per peptide)
     # fingerprint fusion: the molecule's Morgan count vector (log1p) into the prediction head
     fingerprint: bool = False
+    # peptide-protein pairs (models/protein): the protein's encoder, one setting for every variant;
+    # "none" is a one-molecule model (and the control of a binding study)
+    protein_encoder: Literal["none", "composition", "cnn", "embeddings"] = "none"
+    protein_filters: Annotated[int, Ge(1)] = 32  # cnn: filters of its first convolution (then 2x, 3x: DeepDTA)
+    protein_kernel: Annotated[int, Ge(1)] = 8  # cnn: residues per convolution window (DeepDTA's best protein length)
     # training recipe that belongs to the encoder (the ablation's last switch)
     pretraining: Literal["none", "contrastive"] = "none"
     # io
     atom_dim: Annotated[int, Ge(1)] = ATOM_DIM
     bond_dim: Annotated[int, Ge(1)] = BOND_DIM
     out_dim: Annotated[int, Ge(1)] = 1
+    protein_dim: Annotated[int, Ge(0)] = 0  # width of the protein input (composition / embedding), from the data
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

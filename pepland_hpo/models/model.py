@@ -60,19 +60,6 @@ class PeptideModel(nn.Module):
         return self.head(g)
 
 
-def build_model(cfg: ModelConfig) -> PeptideModel:
-    """Validate ``cfg`` and build the model it describes.
-
-    Example:
-        >>> from pepland_hpo.models import build_model, variant_model_config
-        >>> model = build_model(variant_model_config("gcn", hidden_dim=32, num_layers=2))
-        >>> count_parameters(model) > 0
-        True
-    """
-    cfg.validate()
-    return PeptideModel(cfg)
-
-
 def compile_layers(model: PeptideModel) -> PeptideModel:
     """``torch.compile`` each encoder layer in place (``TrainConfig.compile``); returns ``model``.
 

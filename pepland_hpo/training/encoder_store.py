@@ -28,8 +28,10 @@ from pepland_hpo.training.config import TrainConfig
 from pepland_hpo.training.pretrain import PRETRAIN_FORMAT, PretrainResult, pretrain_encoder
 
 # Fields of ModelConfig that belong to the task head, not to the encoder: a
-# regression and a classification task can share one pretrained encoder.
-HEAD_ONLY_FIELDS = ("out_dim", "head_layers")
+# regression and a classification task can share one pretrained encoder. The protein side of a
+# pair model is not pretrained either, so a binding study with and without the protein (and any
+# study from before the protein fields existed) keeps one pretrained encoder.
+HEAD_ONLY_FIELDS = ("out_dim", "head_layers", "protein_encoder", "protein_filters", "protein_kernel", "protein_dim")
 
 
 def pretrain_settings(cfg: TrainConfig) -> dict[str, Any]:

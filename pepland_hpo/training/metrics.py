@@ -19,44 +19,31 @@ import warnings
 from typing import Literal
 
 import numpy as np
-from scipy import stats
-from sklearn import metrics as skm
 
-from pepland_hpo.errors import UserInputError
+from pepland_hpo.training import metric_registry as registry
 
 Task = Literal["classification", "regression"]
-TASKS = ("classification", "regression")
+TASKS = registry.TASKS
 
-REGRESSION_METRICS = ("rmse", "mae", "r2", "pearson", "spearman")
-CLASSIFICATION_METRICS = ("auroc", "auprc", "mcc", "f1", "accuracy")
-
+# the names, directions and implementations live in the registry (training.metric_registry)
+REGRESSION_METRICS = registry.names("regression")
+CLASSIFICATION_METRICS = registry.names("classification")
 METRIC_DIRECTION: dict[str, str] = {
-    "rmse": "minimize",
-    "mae": "minimize",
-    "r2": "maximize",
-    "pearson": "maximize",
-    "spearman": "maximize",
-    "auroc": "maximize",
-    "auprc": "maximize",
-    "mcc": "maximize",
-    "f1": "maximize",
-    "accuracy": "maximize",
+    **{name: m.direction for name, m in registry.REGISTRY.items()},
     # the validation loss the loop also reports; usable as a selection metric
-    "loss": "minimize",
+    registry.LOSS: "minimize",
 }
 
-THRESHOLD = 0.5
+THRESHOLD = registry.FIXED_THRESHOLD
 
 
 def check_task(task: str | None) -> Task:
-    if task not in TASKS:
-        raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    return task  # type: ignore[return-value]
+    return registry.check_task(task)  # type: ignore[return-value]
 
 
 def metric_names(task: str) -> tuple[str, ...]:
     """The metrics :func:`compute_metrics` returns for ``task``."""
-    return REGRESSION_METRICS if check_task(task) == "regression" else CLASSIFICATION_METRICS
+    return registry.names(task)
 
 
 def default_metric(task: str) -> str:
@@ -66,25 +53,14 @@ def default_metric(task: str) -> str:
 
 def metric_direction(metric: str) -> str:
     """``"minimize"`` or ``"maximize"``; unknown names are a user error listing the known ones."""
-    try:
-        return METRIC_DIRECTION[metric]
-    except KeyError:
-        raise UserInputError(
-            f"unknown metric {metric!r}; known: {', '.join(METRIC_DIRECTION)}"
-        ) from None
+    return registry.direction(metric)
 
 
 def check_metric(task: str, metric: str | None) -> str:
     """Return ``metric`` (or the task's default) after checking it fits the task."""
     if metric is None:
         return default_metric(task)
-    metric_direction(metric)
-    if metric != "loss" and metric not in metric_names(task):
-        raise UserInputError(
-            f"metric {metric!r} does not apply to {task}; use one of "
-            f"{', '.join(metric_names(task) + ('loss',))}"
-        )
-    return metric
+    return registry.check(task, metric)
 
 
 def is_better(value: float, best: float, direction: str) -> bool:
@@ -105,42 +81,13 @@ def _as_2d(name: str, values) -> np.ndarray:
     return arr
 
 
-def _regression_one(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    err = p - y
-    out = {
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mae": float(np.mean(np.abs(err))),
-        "r2": float("nan"),
-        "pearson": float("nan"),
-        "spearman": float("nan"),
-    }
-    if len(y) >= 2 and np.ptp(y) > 0:
-        out["r2"] = float(skm.r2_score(y, p))
-        # correlations are undefined when either side is constant (scipy warns and returns nan)
-        if np.ptp(p) > 0:
-            out["pearson"] = float(stats.pearsonr(y, p)[0])
-            out["spearman"] = float(stats.spearmanr(y, p)[0])
-    return out
-
-
-def _classification_one(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    labels = set(np.unique(y).tolist())
-    if not labels <= {0.0, 1.0}:
-        raise ValueError(f"binary classification needs labels 0/1, found {sorted(labels)[:5]}")
-    yi = y.astype(int)
-    hard = (p >= THRESHOLD).astype(int)
-    out = {
-        "auroc": float("nan"),
-        "auprc": float("nan"),
-        # both classes' counts enter MCC; sklearn returns 0 when it is undefined
-        "mcc": float(skm.matthews_corrcoef(yi, hard)),
-        "f1": float(skm.f1_score(yi, hard, zero_division=0)),
-        "accuracy": float(skm.accuracy_score(yi, hard)),
-    }
-    if len(labels) == 2:  # ranking metrics need both classes
-        out["auroc"] = float(skm.roc_auc_score(yi, p))
-        out["auprc"] = float(skm.average_precision_score(yi, p))
-    return out
+def _score_one(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    if task == "classification":
+        labels = set(np.unique(y).tolist())
+        if not labels <= {0.0, 1.0}:
+            raise ValueError(f"binary classification needs labels 0/1, found {sorted(labels)[:5]}")
+    # no validation-chosen threshold here: the threshold metrics binarise at 0.5 (see the registry)
+    return {name: registry.score(name, y, p) for name in registry.names(task)}
 
 
 def compute_metrics(task: str, y_true, y_pred) -> dict[str, float]:
@@ -166,10 +113,9 @@ def compute_metrics(task: str, y_true, y_pred) -> dict[str, float]:
             # a diverged model: every metric is undefined, but the run should see nan, not a crash
             per_target.append({n: float("nan") for n in names})
             continue
-        one = _regression_one if task == "regression" else _classification_one
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # degenerate folds are handled above
-            per_target.append(one(yt, pt))
+            per_target.append(_score_one(task, yt, pt))
     if not per_target:
         return {n: float("nan") for n in names}
     out: dict[str, float] = {}

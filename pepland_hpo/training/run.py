@@ -29,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from pepland_hpo.data.given_split import GivenSplit
+from pepland_hpo.data.splits import GivenSplit
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.models.config import ModelConfig
 from pepland_hpo.training.checkpoints import save_checkpoint
@@ -64,7 +64,8 @@ class ExperimentConfig:
     target: str | None = None  # target column(s) as the data layer reads them; None: its default
     task: Literal["classification", "regression"] | None = None  # None: inferred by the data layer
     smiles_col: str | None = None  # passed to load_dataset only when set
-    split: Literal["random", "stratified", "similarity", "given"] = "random"
+    # "target" / "pair-random": splits of peptide-protein pairs (need protein_col; data.pairs)
+    split: Literal["random", "stratified", "similarity", "given", "target", "pair-random"] = "random"
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
     # split "given": partitions made elsewhere (a data column or a file), one of them trained on
@@ -72,6 +73,10 @@ class ExperimentConfig:
     # explicit split (a study's stored split): {"train": [...], "valid": [...], "test": [...]};
     # when given, split/split_fractions/split_seed are not used
     split_indices: dict[str, list[int]] | None = None
+    # peptide-protein pairs: the protein column beside the peptide one; the label is the pair's
+    protein_col: str | None = None
+    protein_embeddings: str | None = None  # .npz / .parquet of vectors per protein (encoder "embeddings")
+    binder_threshold: float | None = None  # label >= threshold is a binder (1): classification
     variant: str = "gcn"
     seed: int = 0  # the run's seed; it replaces train.seed so there is one source of truth
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +118,14 @@ class ExperimentConfig:
                                  "split column or file needs split given")
         if self.given_split is not None:
             self.given_split.check()
+        if not self.protein_col:
+            needs = [name for name, value in (("binder_threshold", self.binder_threshold),
+                                              ("protein_embeddings", self.protein_embeddings)) if value is not None]
+            needs += [f"split {self.split}"] if self.split in ("target", "pair-random") else []
+            needs += ([f"protein_encoder={self.model_overrides['protein_encoder']}"]
+                      if self.model_overrides.get("protein_encoder", "none") != "none" else [])
+            if needs:
+                raise UserInputError(f"{needs[0]} needs a protein column (protein_col / --protein-col)")
         fr = tuple(self.split_fractions)
         if any(x < 0 for x in fr) or fr[0] <= 0 or fr[1] <= 0:
             raise UserInputError(
@@ -170,15 +183,27 @@ class ExperimentResult:
 # --------------------------------------------------------------------------- the experiment
 
 
+def protein_input(cfg: ExperimentConfig) -> str:
+    """The protein encoder of a run: the setting, else ``composition`` for pairs, ``none`` for molecules."""
+    return str(cfg.model_overrides.get("protein_encoder") or ("composition" if cfg.protein_col else "none"))
+
+
 def _load_dataset(cfg: ExperimentConfig, progress: bool):
     from pepland_hpo.data.dataset import load_dataset
 
+    if cfg.protein_col:
+        from pepland_hpo.data.pairs import load_pair_dataset
+
+        return load_pair_dataset(cfg.data, cfg.protein_col, target=cfg.target, task=cfg.task,
+                                 smiles_col=cfg.smiles_col, protein_input=protein_input(cfg),
+                                 protein_embeddings=cfg.protein_embeddings, binder_threshold=cfg.binder_threshold,
+                                 progress=progress)
     return load_dataset(cfg.data, target=cfg.target, task=cfg.task, smiles_col=cfg.smiles_col,
                         progress=progress)
 
 
 def _explicit_split(indices: Mapping[str, Any], n: int) -> SplitIndices:
-    from pepland_hpo.data.partitions import check_partition
+    from pepland_hpo.data.splits import check_partition
 
     parts = check_partition(None, indices, n, source="split_indices", required=(),
                             hint="; indices are positions in the loaded data (did the data file change since the "
@@ -189,7 +214,7 @@ def _explicit_split(indices: Mapping[str, Any], n: int) -> SplitIndices:
 def _given_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str]]:
     """The one given partition this run trains on, and what was read (for the person running it)."""
     from pepland_hpo.data.formats import read_layout
-    from pepland_hpo.data.given_split import load_given
+    from pepland_hpo.data.splits import load_given
 
     given = replace(cfg.given_split, seed=cfg.split_seed)
     partitions, notes = load_given(given, dataset, read_layout(cfg.data, smiles_col=cfg.smiles_col),
@@ -197,6 +222,21 @@ def _given_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str
     chosen = partitions[0]
     parts = SplitIndices(*(np.asarray(chosen.split[name], dtype=np.int64) for name in SPLIT_NAMES))
     return parts, [f"given, {given.source()}, partition {chosen.name!r}", *notes, *chosen.notes]
+
+
+def _pair_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str]]:
+    """A split of pairs (``target``: no held-out protein in training) and what it holds."""
+    from pepland_hpo.data.pairs import GROUPING_NOTE, make_pair_split, shared_proteins
+
+    proteins = list(dataset.proteins)
+    made = make_pair_split(proteins, cfg.split, tuple(cfg.split_fractions), seed=cfg.split_seed)
+    shared = shared_proteins(made, proteins)
+    about = [f"{cfg.split} (seed {cfg.split_seed})",
+             f"proteins: {len(set(proteins))} distinct; held-out proteins also in train: "
+             f"valid {shared['valid']}, test {shared['test']}"]
+    if cfg.split == "target":
+        about.append(GROUPING_NOTE)
+    return SplitIndices(*(np.asarray(getattr(made, name), dtype=np.int64) for name in SPLIT_NAMES)), about
 
 
 def make_experiment_split(cfg: ExperimentConfig, dataset) -> SplitIndices:
@@ -210,6 +250,8 @@ def _experiment_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, lis
         split, about = _explicit_split(cfg.split_indices, len(dataset)), ["stored split (explicit indices)"]
     elif cfg.split == "given":
         split, about = _given_split(cfg, dataset)
+    elif cfg.split in ("target", "pair-random"):
+        split, about = _pair_split(cfg, dataset)
     else:
         from pepland_hpo.data.splits import make_split
 
@@ -251,7 +293,7 @@ def _pretrain_step(cfg: ExperimentConfig, dataset, split: SplitIndices, model_co
 
 
 def _describe_split(split: SplitIndices, about: list[str], dataset, task: str) -> list[str]:
-    from pepland_hpo.data.split_summary import parts_text
+    from pepland_hpo.data.splits import parts_text
 
     sizes = parts_text(split.to_dict(), np.asarray(dataset.targets), task)
     return [f"split: {about[0]}: {sizes}", *(f"  {note}" for note in about[1:])]
@@ -289,7 +331,11 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
 
     split, split_about = _experiment_split(cfg, dataset)
     train_cfg = replace(cfg.train, seed=cfg.seed)
-    model_config = variant_model_config(cfg.variant, **{**cfg.model_overrides, "out_dim": n_targets})
+    protein = {}
+    if cfg.protein_col:  # the protein encoder is one setting, the same for every variant
+        kind = protein_input(cfg)
+        protein = {"protein_encoder": kind, "protein_dim": dataset.protein_table.input_dim(kind)}
+    model_config = variant_model_config(cfg.variant, **{**cfg.model_overrides, "out_dim": n_targets, **protein})
     model_config.validate()
 
     extra: dict[str, Any] = {}
@@ -367,6 +413,8 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
             "target_scaler": result.target_scaler.to_dict() if result.target_scaler else None,
             "train_config": train_cfg.to_dict(),
             "pretrain_key": extra.get("pretrain_key"),
+            "protein_col": cfg.protein_col,
+            "binder_threshold": cfg.binder_threshold,
         }
         checkpoint = str(save_checkpoint(folder / name, model, model_config, meta))
 

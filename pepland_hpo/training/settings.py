@@ -27,7 +27,7 @@ from pepland_hpo.training.config import TrainConfig, applies_only_when_pretraini
 from pepland_hpo.validation import FieldError, field_types, parse_fields
 
 # ModelConfig fields that follow from the data, never from a user's --set
-DATA_DERIVED_MODEL_FIELDS = ("atom_dim", "bond_dim", "out_dim")
+DATA_DERIVED_MODEL_FIELDS = ("atom_dim", "bond_dim", "out_dim", "protein_dim")
 
 
 class Settings(NamedTuple):

@@ -15,7 +15,7 @@ Estimands: a variant's mean AUROC over seeds - given the training split when
 there is one split (nothing can say more from one split), over splits too when
 there are several - and the difference B − A of those. Methods:
 
-* ``bootstrap``: the report's own code (pepland_hpo.hpo.report.bootstrap):
+* ``bootstrap``: the report's own code (pepland_hpo.hpo.analysis._bootstrap):
   paired, class-stratified, hierarchical over splits, percentile intervals;
 * ``t_interval``: the previous report's method, a t interval over the runs'
   AUROCs (paired t for the difference), which ignores test-set sampling.
@@ -87,8 +87,8 @@ def simulate(rng, n: int, n_splits: int, n_seeds: int):
 
 
 def bootstrap_intervals(labels, scores, n_resamples: int, seed: int):
-    from pepland_hpo.hpo.report import bootstrap as bs
-    from pepland_hpo.hpo.report.weighted_metrics import weighted_metrics
+    from pepland_hpo.hpo.analysis import _bootstrap as bs
+    from pepland_hpo.hpo.analysis import weighted_metrics
 
     index = {r: np.arange(len(y)) + 10_000 * r for r, y in labels.items()}
     plan = bs.make_plan(index, labels, n_resamples, seed=seed)
@@ -134,8 +134,8 @@ def time_report(n_resamples: int) -> dict[str, float]:
     size (2,324 molecules, 232 test), without the reference row (its cached fits are not what is timed)."""
     import optuna
 
-    from pepland_hpo.hpo.report import build_report
-    from pepland_hpo.hpo.report.ablation import build_ablation
+    from pepland_hpo.hpo.analysis import build_report
+    from pepland_hpo.hpo.analysis import build_ablation
     from test_report_factory import make_evidence_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -165,8 +165,8 @@ def time_report(n_resamples: int) -> dict[str, float]:
 def cell_speed() -> tuple[float, float]:
     from sklearn.metrics import roc_auc_score
 
-    from pepland_hpo.hpo.report import bootstrap as bs
-    from pepland_hpo.hpo.report.weighted_metrics import weighted_metrics
+    from pepland_hpo.hpo.analysis import _bootstrap as bs
+    from pepland_hpo.hpo.analysis import weighted_metrics
 
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(116), np.zeros(116)]

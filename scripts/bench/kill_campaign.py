@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO))
 
 
 def _create(url: str, data: Path, name: str, trials: int, epochs: int) -> None:
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
 
     settings = {"hidden_dim": "32", "num_layers": "2", "epochs": str(epochs), "batch_size": "32", "patience": "0"}
     spec = build_ablation_spec(REPO / "studies" / "ablation.yaml", data=str(data), variants=["gcn"],
@@ -60,7 +60,7 @@ def run(url: str, data: Path, name: str, args, seed: int) -> dict:
     import optuna
     from optuna.trial import TrialState
 
-    from pepland_hpo.hpo.storage import open_storage
+    from pepland_hpo.hpo.queue import open_storage
 
     rng = random.Random(seed)
     _create(url, data, name, args.trials, args.epochs)

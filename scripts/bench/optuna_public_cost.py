@@ -78,8 +78,8 @@ def main() -> None:
     import optuna
     from optuna.trial import TrialState
 
-    from pepland_hpo.hpo import queue
-    from pepland_hpo.hpo.storage import open_storage
+    from pepland_hpo.hpo.queue import _claims as queue
+    from pepland_hpo.hpo.queue import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{Path(os.environ['PEPLAND_HPO_HOME']) / 'bench.db'}"

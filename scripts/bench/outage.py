@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO))
 
 
 def _create(url: str, data: Path, name: str, settings: dict) -> None:
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
 
     spec = build_ablation_spec(REPO / "studies" / "ablation.yaml", data=str(data), variants=["gcn"],
                                seeds=[0], settings=settings, name=name, validate=False)
@@ -74,7 +74,7 @@ def run_case(pg, name: str, data: Path, settings: dict, args, down_s: float) -> 
     import optuna
     from optuna.trial import TrialState
 
-    from pepland_hpo.hpo.storage import open_storage
+    from pepland_hpo.hpo.queue import open_storage
 
     url = pg.fresh_database(name)
     _create(url, data, name, settings)

@@ -47,8 +47,8 @@ DEFAULT_DATA = PEPLAND_DATA / "c-CPP.txt"
 
 
 def _create(url: str, data: Path, name: str, trials: int, settings: dict) -> None:
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
 
     spec = build_ablation_spec(REPO / "studies" / "ablation.yaml", data=str(data), variants=["gcn"],
                                seeds=list(range(trials)), settings=settings, name=name, validate=False)
@@ -97,7 +97,7 @@ def run_case(url: str, data: Path, name: str, args, checkpoint_every: int, rng: 
     import optuna
     from optuna.trial import TrialState
 
-    from pepland_hpo.hpo.storage import open_storage
+    from pepland_hpo.hpo.queue import open_storage
 
     settings = {"hidden_dim": "32", "num_layers": "2", "epochs": str(args.epochs), "batch_size": "32",
                 "patience": "0", "checkpoint_every": str(checkpoint_every)}

@@ -37,7 +37,7 @@ DEFAULT_DATA = PEPLAND_DATA / "c-CPP.txt"
 
 
 def _worker(url: str, study: str, name: str) -> None:
-    from pepland_hpo.hpo.worker import run_worker
+    from pepland_hpo.hpo.runner import run_worker
 
     run_worker(url, study, "cpu", worker_name=name, threads=1, log_to_stderr=False)
 
@@ -56,8 +56,8 @@ def _run_workers(url: str, study: str, n: int) -> float:
 
 
 def _create(url: str, data: Path, name: str, seeds: int, settings: dict) -> None:
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
 
     spec = build_ablation_spec(REPO / "studies" / "ablation.yaml", data=str(data), variants=["gcn"],
                                seeds=list(range(seeds)), settings=settings, name=name, validate=False)
@@ -69,7 +69,7 @@ def _completed(url: str, name: str) -> tuple[int, float]:
     """Completed trials and the span from the first trial's start to the last one's end (s)."""
     import optuna
 
-    from pepland_hpo.hpo.storage import open_storage
+    from pepland_hpo.hpo.queue import open_storage
 
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
@@ -103,7 +103,7 @@ def main() -> None:
     sleep_s = 0.5
     _create(url, data, "light", args.light, {**tiny, "epochs": "1", "fault": f"sleep:{sleep_s}"})
     wall = _run_workers(url, "light", 1)
-    from pepland_hpo.hpo.storage import open_storage  # noqa: F401  (imports done before timing below)
+    from pepland_hpo.hpo.queue import open_storage  # noqa: F401  (imports done before timing below)
 
     per_trial = wall / args.light
     # the worker's start-up (storage, data hash, imports) is paid once per worker, not per trial

@@ -9,12 +9,11 @@ import torch
 from rdkit import Chem
 from torch_geometric.data import Batch
 
-from pepland_hpo.data.featurize import featurize_smiles, mol_arrays
+from pepland_hpo.data.featurize import featurize_smiles, fragment_smiles, mol_arrays
 from pepland_hpo.data.fragments import (
     FRAG_DIM,
     _candidate_bonds,
     _candidate_bonds_smarts,
-    fragment_smiles,
 )
 
 KVR = Chem.MolToSmiles(Chem.MolFromSequence("GAVKRW"))

@@ -12,11 +12,11 @@ import pytest
 
 from pepland_hpo.data.dataset import load_dataset
 from pepland_hpo.data.formats import read_layout
-from pepland_hpo.data.given_split import GivenSplit, load_given
-from pepland_hpo.data.hestia_reading import parse_reading
-from pepland_hpo.data.partition_files import read_partition_file
-from pepland_hpo.data.partitions import carve_valid, check_partition
-from pepland_hpo.data.safe_pickle import load_plain_pickle
+from pepland_hpo.data.splits import GivenSplit, load_given
+from pepland_hpo.data.splits import parse_reading
+from pepland_hpo.data.splits import read_partition_file
+from pepland_hpo.data.splits import carve_valid, check_partition
+from pepland_hpo.data.splits import load_plain_pickle
 from pepland_hpo.errors import UserInputError
 
 SPACED = "KWKLF KKIGAVLKVL"  # a space inside the sequence: the reader skips the row

@@ -78,7 +78,7 @@ def cpp(pepland_dir, write_slice):
 
 
 def _worker_entry(url, study, name, kwargs):
-    from pepland_hpo.hpo.worker import run_worker
+    from pepland_hpo.hpo.runner import run_worker
 
     run_worker(url, study, "cpu", worker_name=name, **kwargs)
 
@@ -117,8 +117,8 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):
 
 def gcn_ablation(url, data, seeds, settings, name="ab"):
     """A GCN-only ablation over ``seeds`` on a stratified half/quarter/quarter split, queued in ``url``."""
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
 
     spec = build_ablation_spec(Path(__file__).resolve().parents[2] / "studies" / "ablation.yaml", data=str(data),
                                variants=["gcn"], seeds=list(seeds), settings=dict(settings), name=name,

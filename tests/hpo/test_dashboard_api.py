@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from pepland_hpo import paths
-from pepland_hpo.hpo.report import build_report
+from pepland_hpo.hpo.analysis import build_report
 
 from test_report_factory import make_ablation_study
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from pepland_hpo.hpo.export import export_trials
+from pepland_hpo.hpo.services import export_trials
 
 from test_report_factory import make_ablation_study
 

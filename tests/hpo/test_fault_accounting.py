@@ -13,13 +13,13 @@ import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 
-from pepland_hpo.hpo import queue
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.resilient import EnvironmentFailure
-from pepland_hpo.hpo.spec import StudySpec
-from pepland_hpo.hpo.status import collect_status, render_status
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.queue import _claims as queue
+from pepland_hpo.hpo.services import create_study_from_spec
+from pepland_hpo.hpo.queue import EnvironmentFailure
+from pepland_hpo.hpo.study import StudySpec
+from pepland_hpo.hpo.services import collect_status, render_status
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.runner import run_worker
 
 
 def _dead_pid() -> int:
@@ -85,7 +85,7 @@ def test_a_trial_that_kills_every_worker_stops_at_max_worker_losses_and_is_named
     assert "--retry-failed" in text.getvalue()
 
     # the report names it too
-    from pepland_hpo.hpo.report import build_report
+    from pepland_hpo.hpo.analysis import build_report
 
     report = build_report(sqlite_url, "ab", reference=False, publish=False)
     assert "**Pairs that can no longer complete**" in report.markdown
@@ -120,7 +120,7 @@ def test_a_checkpoint_that_cannot_be_stored_is_never_a_complete_trial(sqlite_url
 def test_the_terminal_gets_one_line_and_the_log_file_the_traceback(storage_home, capsys):
     import logging
 
-    from pepland_hpo.hpo.worker_log import setup_logging, teardown_logging
+    from pepland_hpo.hpo.runner import setup_logging, teardown_logging
     from pepland_hpo.paths import logs_dir
 
     handlers = setup_logging("w1")

@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.spec import build_ablation_spec
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.services import create_study_from_spec
+from pepland_hpo.hpo.study import build_ablation_spec
+from pepland_hpo.hpo.runner import run_worker
 
 REPO = Path(__file__).resolve().parents[2]
 

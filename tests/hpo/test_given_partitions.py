@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from pepland_hpo.cli import app
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.evidence import trial_predictions
-from pepland_hpo.hpo.identity import partition_names, study_splits, trial_identity
-from pepland_hpo.hpo.spec import build_ablation_spec, build_search_spec
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.services import create_study_from_spec
+from pepland_hpo.hpo.analysis import trial_predictions
+from pepland_hpo.hpo.study import partition_names, study_splits, trial_identity
+from pepland_hpo.hpo.study import build_ablation_spec, build_search_spec
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.runner import run_worker
 
 REPO = Path(__file__).resolve().parents[2]
 ABLATION = REPO / "studies" / "ablation.yaml"
@@ -88,7 +88,7 @@ def test_study_from_a_fold_column(sqlite_url, tmp_path, cpp_rows, hpo):
                 for f in range(3)}
     _run_and_check(sqlite_url, expected)
     # the report labels its per-run columns with the partitions' names
-    from pepland_hpo.hpo.report import build_report
+    from pepland_hpo.hpo.analysis import build_report
 
     report = build_report(sqlite_url, "gp", out_dir=tmp_path / "rep", reference=False, publish=False)
     md = (tmp_path / "rep" / "report.md").read_text()
@@ -165,7 +165,7 @@ def test_given_split_refuses_repeats_and_a_search_over_several(tmp_path, cpp_row
 
 
 def test_the_reference_refuses_an_overlapping_split():
-    from pepland_hpo.hpo.reference import reference_results
+    from pepland_hpo.hpo.analysis import reference_results
 
     smiles = ["CCO", "CCN", "CCC", "CCCl", "CCBr", "CCF"]
     leaky = {(0, 0): {"train": [0, 1, 2, 3], "valid": [4], "test": [3, 5]}}

@@ -11,12 +11,12 @@ from optuna.trial import TrialState
 
 from pepland_hpo.data.splits import make_split, make_splits
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.hpo.create import create_study_from_spec, trial_pair
-from pepland_hpo.hpo.evidence import trial_predictions
-from pepland_hpo.hpo.identity import study_splits, trial_identity
-from pepland_hpo.hpo.spec import build_ablation_spec
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.services import create_study_from_spec, trial_pair
+from pepland_hpo.hpo.analysis import trial_predictions
+from pepland_hpo.hpo.study import study_splits, trial_identity
+from pepland_hpo.hpo.study import build_ablation_spec
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.runner import run_worker
 
 REPO = Path(__file__).resolve().parents[2]
 ABLATION = REPO / "studies" / "ablation.yaml"

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from pepland_hpo.hpo import optuna_internals as oi
-from pepland_hpo.hpo import queue
-from pepland_hpo.hpo.storage import open_storage
+from pepland_hpo.hpo.queue import _optuna_internals as oi
+from pepland_hpo.hpo.queue import _claims as queue
+from pepland_hpo.hpo.queue import open_storage
 
 WHERE = f"Optuna {optuna.__version__}: pepland_hpo/hpo/optuna_internals.py must be adapted"
 

@@ -19,9 +19,9 @@ import pytest
 from optuna.trial import TrialState
 
 from pepland_hpo.cli import app as cli_app
-from pepland_hpo.hpo.resilient import EnvironmentFailure
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.queue import EnvironmentFailure
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.runner import run_worker
 from pepland_hpo.paths import logs_dir
 
 
@@ -270,8 +270,8 @@ def _supervise_fake(store: _FakeStorage, epochs: int, epoch_s: float, outage_s: 
     """``Supervision._supervise`` on ``store`` with a forked ``_epochs_child``: its result and the child's waits."""
     from types import SimpleNamespace
 
-    from pepland_hpo.hpo.resilient import Resilient
-    from pepland_hpo.hpo.worker.supervise import Supervision
+    from pepland_hpo.hpo.queue import Resilient
+    from pepland_hpo.hpo.runner import Supervision
 
     class Parent(Supervision):
         def __init__(self):
@@ -321,7 +321,7 @@ def test_pruning_waits_for_the_kept_reports_and_prunes_at_the_next_epoch():
 
 
 def test_the_outage_bound_still_stops_the_loop():
-    from pepland_hpo.hpo.resilient import StorageOutage
+    from pepland_hpo.hpo.queue import StorageOutage
 
     store = _FakeStorage(down_after=2)
     t0 = time.monotonic()

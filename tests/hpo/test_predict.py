@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pepland_hpo.hpo.report import build_report
-from pepland_hpo.hpo.export import export_trials
+from pepland_hpo.hpo.analysis import build_report
+from pepland_hpo.hpo.services import export_trials
 
 N_ROWS = 160
 TINY = {"hidden_dim": "16", "num_layers": "1", "num_heads": "2", "batch_size": "32", "lr": "1e-3", "patience": "0"}
@@ -21,9 +21,9 @@ TINY = {"hidden_dim": "16", "num_layers": "1", "num_heads": "2", "batch_size": "
 
 @pytest.fixture
 def trained_study(tmp_path, pepland_dir, write_slice):
-    from pepland_hpo.hpo.create import create_study_from_spec
-    from pepland_hpo.hpo.spec import build_ablation_spec
-    from pepland_hpo.hpo.worker import run_worker
+    from pepland_hpo.hpo.services import create_study_from_spec
+    from pepland_hpo.hpo.study import build_ablation_spec
+    from pepland_hpo.hpo.runner import run_worker
 
     data = write_slice(pepland_dir / "c-CPP.txt", N_ROWS, header=False)
     url = f"sqlite:///{tmp_path / 'pepland.db'}"
@@ -41,7 +41,7 @@ def trained_study(tmp_path, pepland_dir, write_slice):
 
 
 def test_predict_reproduces_recorded_test_metric(trained_study, tmp_path):
-    from pepland_hpo.hpo.predict import predict_with_trial
+    from pepland_hpo.hpo.services import predict_with_trial
 
     url, study, trial, data = trained_study
     import optuna

@@ -11,9 +11,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import TrialState, create_trial
 
-from pepland_hpo.hpo import queue
-from pepland_hpo.hpo.optuna_internals import engine, tables
-from pepland_hpo.hpo.storage import open_storage
+from pepland_hpo.hpo.queue import _claims as queue
+from pepland_hpo.hpo.queue import engine, tables
+from pepland_hpo.hpo.queue import open_storage
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

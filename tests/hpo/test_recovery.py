@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from pepland_hpo.hpo import queue
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.queue import _claims as queue
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.runner import run_worker
 from pepland_hpo.paths import storage_root
 
 

@@ -18,12 +18,12 @@ from rich.console import Console
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from pepland_hpo.hpo.evidence import trial_predictions
-from pepland_hpo.hpo.identity import trial_identity
-from pepland_hpo.hpo.report import AblationReport, SearchReport, build_report, render_report
-from pepland_hpo.hpo.report.ablation import build_ablation
-from pepland_hpo.hpo.report.bootstrap import make_plan
-from pepland_hpo.hpo.stats import holm, paired_test, summarize
+from pepland_hpo.hpo.analysis import trial_predictions
+from pepland_hpo.hpo.study import trial_identity
+from pepland_hpo.hpo.analysis import AblationReport, SearchReport, build_report, render_report
+from pepland_hpo.hpo.analysis import build_ablation
+from pepland_hpo.hpo.analysis import make_plan
+from pepland_hpo.hpo.analysis import holm, paired_test, summarize
 
 from test_report_factory import VARIANTS, make_ablation_study, make_evidence_study, random_splits
 
@@ -121,7 +121,7 @@ def test_holm_matches_statsmodels():
 def test_weighted_metrics_equal_sklearn_on_materialised_resamples():
     from sklearn import metrics as skm
 
-    from pepland_hpo.hpo.report.weighted_metrics import weighted_metrics
+    from pepland_hpo.hpo.analysis import weighted_metrics
 
     rng = np.random.default_rng(0)
     n = 90
@@ -225,7 +225,7 @@ def test_reference_and_ensemble_rows_on_real_data(url, tmp_path, pepland_dir, wr
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from pepland_hpo.data.dataset import load_dataset
-    from pepland_hpo.hpo.reference import REFERENCE_LABEL
+    from pepland_hpo.hpo.analysis import REFERENCE_LABEL
 
     data = write_slice(pepland_dir / "c-CPP.txt", 160, header=False)
     ds = load_dataset(str(data), task="classification")
@@ -259,7 +259,7 @@ def test_reference_and_ensemble_rows_on_real_data(url, tmp_path, pepland_dir, wr
     assert csv["kind"].tolist() == ["variant", "variant", "reference", "reference", "ensemble", "ensemble"]
     # the second reference: residue composition (20 counts, non-canonical, length) + the same boosting
     from pepland_hpo.data.composition import composition_features
-    from pepland_hpo.hpo.reference import REFERENCES
+    from pepland_hpo.hpo.analysis import REFERENCES
 
     (comp,) = [r for r in report.references if r.variant == REFERENCES["composition"].label]
     Xc = composition_features(list(ds.smiles))
@@ -308,7 +308,7 @@ def test_search_report_writes_plotly_and_retrain_command(url, tmp_path):
 
 
 def test_export_summarises_predictions_and_reads_identity(url, tmp_path):
-    from pepland_hpo.hpo.export import export_trials
+    from pepland_hpo.hpo.services import export_trials
 
     make_evidence_study(url, _labels(), random_splits(200, 2), variants=["gcn"], seeds=(0,))
     assert export_trials(url, "ev", tmp_path / "t.csv") == 2
@@ -321,7 +321,7 @@ def test_export_summarises_predictions_and_reads_identity(url, tmp_path):
 def test_threshold_chosen_on_validation_rescues_an_uncalibrated_model():
     from sklearn.metrics import matthews_corrcoef
 
-    from pepland_hpo.hpo.report.weighted_metrics import best_threshold
+    from pepland_hpo.hpo.analysis import best_threshold
 
     rng = np.random.default_rng(3)
     y = (rng.random(300) < 0.5).astype(float)
@@ -334,8 +334,8 @@ def test_threshold_chosen_on_validation_rescues_an_uncalibrated_model():
 
 
 def test_ensemble_parts_mean_probabilities_and_standardised_regression():
-    from pepland_hpo.hpo.evidence import Part
-    from pepland_hpo.hpo.report.ablation import _ensemble_parts
+    from pepland_hpo.hpo.analysis import Part
+    from pepland_hpo.hpo.analysis._ablation import _ensemble_parts
 
     rng = np.random.default_rng(0)
     idx = np.array([5, 2, 9, 7])

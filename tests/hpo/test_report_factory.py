@@ -106,7 +106,7 @@ def make_evidence_study(
     ``labels[i]`` is molecule i's class; a variant's predicted probability is a logistic of
     ``signal[variant] * (2y - 1) + noise``. ``same_predictions=(a, b)``: b copies a's predictions.
     """
-    from pepland_hpo.hpo.evidence import encode_predictions
+    from pepland_hpo.hpo.analysis import encode_predictions
     from pepland_hpo.training.metrics import compute_metrics
 
     rng = np.random.default_rng(rng_seed)

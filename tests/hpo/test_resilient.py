@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from pepland_hpo.hpo.resilient import (
+from pepland_hpo.hpo.queue import (
     BACKOFF_CAP_S,
     EnvironmentFailure,
     Resilient,

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from pepland_hpo.cli import app
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.hpo.create import create_study_from_spec
+from pepland_hpo.hpo.services import create_study_from_spec
 from pepland_hpo.hpo.queue import set_user_attrs
-from pepland_hpo.hpo.spec import build_search_spec, load_spec
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.trial_job import TrialJob
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.study import build_search_spec, load_spec
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.study import TrialJob
+from pepland_hpo.hpo.runner import run_worker
 from pepland_hpo.training.config import TrainConfig
 
 SPACE_YAML = """
@@ -82,7 +82,7 @@ def test_space_of_every_kind_samples_inside_its_ranges_and_never_trains_the_impo
 
 
 def test_pretraining_parameter_is_suggested_for_a_variant_that_pretrains():
-    from pepland_hpo.hpo.space import parse_space, suggest
+    from pepland_hpo.hpo.study import parse_space, suggest
 
     space = parse_space({"temperature": [0.05, 0.1], "dropout": [0.0, 0.1]})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
@@ -150,7 +150,7 @@ def test_space_with_no_buildable_point_is_refused_at_create(tmp_path, cpp):
 
 
 def test_spec_stored_by_the_previous_version_reads_typed_and_round_trips():
-    from pepland_hpo.hpo.schema import StudySpec
+    from pepland_hpo.hpo.study import StudySpec
 
     old = {  # as the dataclass spec stored it: --set values as strings, a partial sampler, no repeats
         "kind": "search", "name": "se", "data": "builtin:amp", "target": None, "task": "classification",

@@ -8,9 +8,9 @@ import optuna
 import pytest
 
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.spec import build_ablation_spec, build_search_spec, load_spec
-from pepland_hpo.hpo.storage import mask_url, open_storage
+from pepland_hpo.hpo.services import create_study_from_spec
+from pepland_hpo.hpo.study import build_ablation_spec, build_search_spec, load_spec
+from pepland_hpo.hpo.queue import mask_url, open_storage
 
 REPO = Path(__file__).resolve().parents[2]
 ABLATION = REPO / "studies" / "ablation.yaml"

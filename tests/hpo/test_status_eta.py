@@ -8,7 +8,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from pepland_hpo.hpo.status import collect_status
+from pepland_hpo.hpo.services import collect_status
 
 
 def _finished(variant: str, seconds: float):

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from pepland_hpo.errors import UserInputError
-from pepland_hpo.hpo.storage import mask_text, mask_url, open_storage
+from pepland_hpo.hpo.queue import mask_text, mask_url, open_storage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def test_an_unencoded_special_character_is_exit_2_without_any_part_of_the_passwo
 
 
 def test_the_storage_url_can_come_from_a_file(tmp_path, storage_home):
-    from pepland_hpo.hpo.storage import resolve_url
+    from pepland_hpo.hpo.queue import resolve_url
 
     db = tmp_path / "peps.db"
     (tmp_path / "url.txt").write_text(f"# the study storage\nsqlite:///{db}\n")
@@ -166,7 +166,7 @@ def _cmdlines() -> dict[int, str]:
 
 @pytest.mark.postgres
 def test_a_password_given_with_storage_is_in_no_process_arguments(pg_server, pg_url, cpp, hpo, storage_home):
-    """`ps -eo args` while a worker given the URL on its command line runs a trial: no password anywhere."""
+    """`ps -ww -eo args` while a worker given the URL on its command line runs a trial: no password anywhere."""
     import signal
     import time
 
@@ -185,7 +185,8 @@ def test_a_password_given_with_storage_is_in_no_process_arguments(pg_server, pg_
         ours = {pid: line for pid, line in lines.items() if "pepland_hpo.cli worker" in line or "ps-check" in line}
         assert proc.pid in ours and len(ours) >= 2  # the same process re-executed without the URL, and its trial child
         assert not [line for line in lines.values() if pg_server.password in line]
-        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        # -ww: without a terminal, ps may cut each line at 80 columns (as on CI), hiding both a leak and our name
+        ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
         assert pg_server.password not in ps and "ps-check" in ps
     finally:
         proc.send_signal(signal.SIGTERM)

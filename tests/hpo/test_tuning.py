@@ -10,12 +10,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from pepland_hpo.hpo import tuning
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.report import build_report
-from pepland_hpo.hpo.spec import build_ablation_spec
-from pepland_hpo.hpo.status import collect_status
-from pepland_hpo.hpo.storage import open_storage
+from pepland_hpo.hpo.study import _tuning as tuning
+from pepland_hpo.hpo.services import create_study_from_spec
+from pepland_hpo.hpo.analysis import build_report
+from pepland_hpo.hpo.study import build_ablation_spec
+from pepland_hpo.hpo.services import collect_status
+from pepland_hpo.hpo.queue import open_storage
 
 REPO = Path(__file__).resolve().parents[2]
 ABLATION = REPO / "studies" / "ablation.yaml"
@@ -118,7 +118,7 @@ def test_stage_two_is_queued_once_by_racing_processes(backend, request, cpp, hpo
 
 
 def test_pruner_and_sampler_see_only_their_own_variant(sqlite_url, cpp, hpo):
-    from pepland_hpo.hpo.spec import StudySpec, build_pruner, build_sampler
+    from pepland_hpo.hpo.study import StudySpec, build_pruner, build_sampler
 
     median = {"kind": "median", "n_startup_trials": 1, "n_warmup_steps": 0}
     _tuned(sqlite_url, cpp(24), ["gcn", "graphormer"], [0], 2, hpo.TINY, pruner=median)
@@ -169,7 +169,7 @@ def test_status_best_and_report_csv_follow_the_stages(sqlite_url, cpp, hpo, tmp_
 
     from rich.console import Console
 
-    from pepland_hpo.hpo.status import render_status
+    from pepland_hpo.hpo.services import render_status
 
     _tuned(sqlite_url, cpp(24), ["gcn", "graphormer"], [0, 1], 2, hpo.TINY)
     study = _study(sqlite_url, "tuned")
@@ -279,8 +279,8 @@ def test_create_tune_on_builtin_amp_queues_the_search_over_the_plan_grid(tmp_pat
 
 
 def test_multi_objective_search_completes_and_reports_the_front(sqlite_url, cpp, hpo, tmp_path):
-    from pepland_hpo.hpo.spec import build_search_spec
-    from pepland_hpo.hpo.worker import run_worker
+    from pepland_hpo.hpo.study import build_search_spec
+    from pepland_hpo.hpo.runner import run_worker
 
     spec_file = tmp_path / "mo.yaml"
     spec_file.write_text(
@@ -322,7 +322,7 @@ def test_multi_objective_search_completes_and_reports_the_front(sqlite_url, cpp,
 def test_sampler_learns_from_its_own_variant_only():
     """12 gcn tuning trials say lr=0.001 is best: TPE picks it for gcn, and a graphormer trial, with no
     history of its own, still samples every choice (seeded: deterministic)."""
-    from pepland_hpo.hpo.spec import StudySpec
+    from pepland_hpo.hpo.study import StudySpec
 
     choices = [0.001, 0.01, 0.1, 1.0]
     spec = StudySpec(kind="ablation", name="x", data="builtin:amp", variants=["gcn", "graphormer"], tune=30,
@@ -348,8 +348,8 @@ def test_sampler_learns_from_its_own_variant_only():
 
 
 def test_objective_values_and_directions_in_objective_order():
-    from pepland_hpo.hpo.objectives import directions, values
-    from pepland_hpo.hpo.schema import StudySpec
+    from pepland_hpo.hpo.study import directions, values
+    from pepland_hpo.hpo.study import StudySpec
 
     spec = StudySpec(kind="search", name="m", variants=["gcn"], n_trials=2, space={"lr": [0.1, 0.2]},
                      objectives=["seconds_per_epoch", "val_rmse", "params"])

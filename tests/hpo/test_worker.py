@@ -17,11 +17,11 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from pepland_hpo.errors import DataHashMismatch
-from pepland_hpo.hpo.create import create_study_from_spec
-from pepland_hpo.hpo.spec import build_ablation_spec, build_search_spec
-from pepland_hpo.hpo.status import collect_status, render_status
-from pepland_hpo.hpo.storage import open_storage
-from pepland_hpo.hpo.worker import run_worker
+from pepland_hpo.hpo.services import create_study_from_spec
+from pepland_hpo.hpo.study import build_ablation_spec, build_search_spec
+from pepland_hpo.hpo.services import collect_status, render_status
+from pepland_hpo.hpo.queue import open_storage
+from pepland_hpo.hpo.runner import run_worker
 from pepland_hpo.paths import logs_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -249,7 +249,7 @@ def test_status_and_logs_never_show_the_password(pg_url, pg_server, cpp, hpo):
 
 
 def test_launch_supervises_prefixed_workers(sqlite_url, cpp, hpo, capfd):
-    from pepland_hpo.hpo.launcher import launch
+    from pepland_hpo.hpo.runner import launch
 
     _ablation(sqlite_url, cpp(24), [0, 1, 2, 3], {**hpo.TINY, "fault": "sleep:0.05"})
     code = launch(sqlite_url, ["cpu"], per_gpu=2, study_name="ab")  # each worker: `python -m pepland_hpo.cli worker`
