@@ -25,11 +25,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
 from pepland_hpo.errors import UserInputError
 
@@ -52,6 +53,22 @@ def field_types(cls) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def _refuse_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic's lax mode reads True as 1: `hidden_dim: true` is a slip, not a size
+        raise ValueError(f"input should be a number, not {str(value).lower()}")
+    return value
+
+
+def _is_number(annotation: Any) -> bool:
+    base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+    members = typing.get_args(base) if typing.get_origin(base) in (typing.Union, types.UnionType) else (base,)
+    return any(m in (int, float) for m in members)
+
+
+def _strict_numbers(annotation: Any) -> Any:
+    return typing.Annotated[annotation, BeforeValidator(_refuse_bool)] if _is_number(annotation) else annotation
+
+
 @functools.lru_cache(maxsize=None)
 def fields_model(cls, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
     """A pydantic model with ``cls``'s fields (types, constraints, defaults), minus ``exclude``."""
@@ -63,7 +80,7 @@ def fields_model(cls, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
         f = defaults[name]
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else ...)  # type: ignore[misc]
-        spec[name] = (annotation, default)
+        spec[name] = (_strict_numbers(annotation), default)
     return create_model(f"{cls.__name__}Fields", __config__=STRICT_KEYS, **spec)
 
 

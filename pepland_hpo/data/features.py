@@ -44,8 +44,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdqueries
 
-ATOM_DIM = 38
-BOND_DIM = 14
+from pepland_hpo.data import ATOM_DIM, BOND_DIM  # noqa: F401  (re-exported)
 
 # Backbone amide between two α-amino acids: N–Cα–C(=O)–N–Cα. Requiring a
 # nitrogen on the carbonyl side's Cα excludes the side-chain amides of Asn and

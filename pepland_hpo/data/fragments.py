@@ -59,13 +59,12 @@ from rdkit import Chem
 from rdkit.Chem import BRICS
 from rdkit.Chem import rdFingerprintGenerator
 
+from pepland_hpo.data import FP_RADIUS, FP_SIZE, FRAG_DIM  # noqa: F401  (re-exported)
+
 RESIDUES = "ACDEFGHIKLMNPQRSTVWY"
 NONCANONICAL = len(RESIDUES)  # label of a fragment that is no canonical residue
 MAX_FRAGMENT_ATOMS = 20
 MORGAN_BINS = 32
-FRAG_DIM = len(RESIDUES) + 5 + MORGAN_BINS
-FP_SIZE = 2048  # molecule-level Morgan count fingerprint (radius 2), as the reference row
-FP_RADIUS = 2
 MIN_CUT_RING = 8
 _F_NONCANON, _F_D, _F_SIZE, _F_CHARGE, _F_AROM, _F_MORGAN = 20, 21, 22, 23, 24, 25
 

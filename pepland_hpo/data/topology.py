@@ -22,7 +22,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-PAIR_HOPS = 5
+from pepland_hpo.data import PAIR_HOPS
 # spd is uint8: 255 marks "unreachable" (another fragment); longer paths clip to 254.
 SPD_UNREACHABLE = 255
 

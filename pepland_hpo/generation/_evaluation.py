@@ -32,13 +32,14 @@ from rdkit import DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 from scipy.stats import wasserstein_distance
 
+from pepland_hpo.data import FP_RADIUS, FP_SIZE
 from pepland_hpo.data.fragments import RESIDUES
 from pepland_hpo.generation._constraints import Constraints, violations
 from pepland_hpo.generation._descriptors import DESCRIPTOR_NAMES, descriptor_table
 from pepland_hpo.generation._identity import as_string, identity_matrix, max_identity
 from pepland_hpo.generation._tokens import base_residue, format_tokens, residues_of, tokens_to_mol
 
-_BITS = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+_BITS = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_SIZE)
 IDENTITY_LIMIT = 0.7
 
 

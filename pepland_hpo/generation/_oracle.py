@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from rdkit.Chem import rdFingerprintGenerator
 
-from pepland_hpo.data.fragments import FP_RADIUS, FP_SIZE
+from pepland_hpo.data import FP_RADIUS, FP_SIZE
 from pepland_hpo.generation._tokens import tokens_to_mol
 
 _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_SIZE)

@@ -15,14 +15,7 @@ from annotated_types import Ge, Gt, Interval
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.validation import check_fields, parse_fields
 
-ATOM_DIM = 38
-BOND_DIM = 14
-# Hops stored per near pair by the featuriser (data.featurize.PAIR_HOPS); kept here
-# so that validating a config does not import the data layer.
-PAIR_HOPS = 5
-# Fragment features and fingerprint length (data.fragments.FRAG_DIM / FP_SIZE), for the same reason.
-FRAG_DIM = 57
-FP_SIZE = 2048
+from pepland_hpo.data import ATOM_DIM, BOND_DIM, FP_SIZE, FRAG_DIM, PAIR_HOPS  # noqa: F401  (import-light)
 
 
 @dataclass

@@ -162,8 +162,7 @@ class PeptideEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        cfg.validate()
-        self.cfg = cfg
+        self.cfg = cfg  # validated once, by build_model (or ModelConfig.from_dict when read)
         D, H = cfg.hidden_dim, cfg.num_heads
         self.atom_in = nn.Linear(cfg.atom_dim, D)
         self.centrality = CentralityEncoding(cfg.max_degree, D) if cfg.centrality else None

@@ -336,7 +336,6 @@ def run_experiment(cfg: ExperimentConfig, on_epoch: EpochCallback | None = None,
         kind = protein_input(cfg)
         protein = {"protein_encoder": kind, "protein_dim": dataset.protein_table.input_dim(kind)}
     model_config = variant_model_config(cfg.variant, **{**cfg.model_overrides, "out_dim": n_targets, **protein})
-    model_config.validate()
 
     extra: dict[str, Any] = {}
     pretrained = None

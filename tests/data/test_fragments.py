@@ -181,3 +181,12 @@ def test_graph_from_fields_equals_the_pyg_constructor():
     a, b = Batch.from_data_list([fast, fast]), Batch.from_data_list([slow, slow])
     for k in a.keys():
         assert torch.equal(a[k], b[k]), k
+
+
+def test_fragment_row_layout_matches_the_shared_dimension():
+    from pepland_hpo.data import FRAG_DIM
+    from pepland_hpo.data.featurize import featurize_smiles
+    from pepland_hpo.data.fragments import MORGAN_BINS, RESIDUES
+
+    assert len(RESIDUES) + 5 + MORGAN_BINS == FRAG_DIM  # residue one-hot, 5 properties, Morgan bins
+    assert featurize_smiles("NCC(=O)NCC(=O)O").frag_x.shape[1] == FRAG_DIM

@@ -49,6 +49,11 @@ def test_unknown_key_and_bad_value_name_file_and_key(tmp_path):
     bad.write_text(SEARCH.read_text().replace("kind: median", "kind: medianish"))
     with pytest.raises(UserInputError, match=r"pruner\.kind"):
         load_spec(bad)
+    # lax coercion refused: YAML's `true` is no layer count and no learning rate ("32" from --set still parses)
+    for key in ("hidden_dim", "lr"):
+        bad.write_text(ABLATION.read_text() + f"\nsettings:\n  {key}: true\n")
+        with pytest.raises(UserInputError, match=rf"bad\.yaml: settings\.{key}: input should be a number, not true"):
+            load_spec(bad)
 
 
 def test_bad_variant_bad_setting_bad_file_leave_no_study(sqlite_url, cpp, tmp_path):

@@ -24,6 +24,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 from rdkit.ML.Cluster import Butina
 
+from pepland_hpo.data import FP_RADIUS, FP_SIZE
 from pepland_hpo.data.featurize import quiet_rdkit
 from pepland_hpo.errors import UserInputError
 
@@ -85,7 +86,7 @@ def _stratified(labels, fractions, seed) -> Split:
 
 
 def fingerprints(smiles: list[str]):
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_SIZE)
     with quiet_rdkit():
         mols = [Chem.MolFromSmiles(s) for s in smiles]
     bad = [i for i, m in enumerate(mols) if m is None]

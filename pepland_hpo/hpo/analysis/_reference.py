@@ -41,23 +41,22 @@ from typing import Callable, Hashable, Mapping, Sequence
 import numpy as np
 
 from pepland_hpo import paths
+from pepland_hpo.data import FP_RADIUS, FP_SIZE
 from pepland_hpo.data.composition import composition_features
 from pepland_hpo.data.splits import check_partition
 
 REFERENCE_VERSION = 3  # bump when the model or the cached entry changes so caches are not reused
-FP_RADIUS = 2
-FP_BITS = 2048
 REFERENCE_THREADS = 1
 
 
 def morgan_counts(smiles: Sequence[str]) -> np.ndarray:
-    """``[n, 2048]`` float32 Morgan count fingerprints; unparsable SMILES give a zero row."""
+    """``[n, FP_SIZE]`` float32 Morgan count fingerprints; unparsable SMILES give a zero row."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem import rdFingerprintGenerator
 
     RDLogger.DisableLog("rdApp.*")  # the data layer already reported bad rows
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_BITS)
-    out = np.zeros((len(smiles), FP_BITS), dtype=np.float32)
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_SIZE)
+    out = np.zeros((len(smiles), FP_SIZE), dtype=np.float32)
     for i, smi in enumerate(smiles):
         mol = Chem.MolFromSmiles(smi)
         if mol is not None:
@@ -82,7 +81,7 @@ def register(name: str, label: str, features: Callable[[Sequence[str]], np.ndarr
 
 
 register("ecfp4", "reference (ECFP4 counts + HGB)", morgan_counts,
-         f"Morgan count fingerprint (radius {FP_RADIUS}, {FP_BITS} bits)")
+         f"Morgan count fingerprint (radius {FP_RADIUS}, {FP_SIZE} bits)")
 # The first baseline a peptide researcher tries, and the one a fragment-aware model must beat.
 register("composition", "reference (residue composition + HGB)", composition_features,
          "counts of the 20 canonical residues, non-canonical fragments and length, from the fragment view")
