@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from pepland_hpo.errors import UserInputError
 from pepland_hpo.hpo.analysis._evidence import Part, decode_predictions
-from pepland_hpo.hpo.study import lost_pairs, partition_names
+from pepland_hpo.hpo.study import lost_pairs, partition_names, trial_identity
 from pepland_hpo.hpo.analysis import _bootstrap as bs
 from pepland_hpo.hpo.analysis import _loading as ld
 from pepland_hpo.hpo.analysis._tables import ablation_frame
@@ -86,6 +86,18 @@ PAIR_SPLIT_TEXT = {"target": "unseen proteins: no test protein has a pair in tra
                    "pair-random": "random pairs: test proteins may have pairs in training"}
 
 
+def pair_setup_text(spec: dict[str, Any]) -> str:
+    """How a target split grouped proteins, and the protein encoder (the same for every variant)."""
+    split = spec.get("split") or {}
+    identity = split.get("identity") or 0.9  # data.pairs.DEFAULT_IDENTITY when the spec leaves it out
+    grouped = "" if split.get("kind") != "target" else (
+        ", proteins grouped by exact sequence" if identity == "exact"
+        else f", proteins at sequence identity >= {identity:g} kept on one side")
+    encoder = "tuned" if "protein_encoder" in (spec.get("space") or {}) else (
+        (spec.get("settings") or {}).get("protein_encoder") or "composition")
+    return f"{grouped}; protein encoder {encoder}"
+
+
 @dataclass
 class AblationReport:
     study_name: str
@@ -110,6 +122,7 @@ class AblationReport:
     all_split_sizes: list[dict[str, int]] = field(default_factory=list)
     overlap: str = ""
     n_comparisons: int = 0
+    compared_reference: str | None = None  # the reference row every "Δ vs reference" is against
     tuning: dict[str, Any] | None = None  # a tuned ablation's stage 1 (hpo.tuning_summary)
     markdown: str = ""
     out_dir: Any = None
@@ -125,7 +138,7 @@ class AblationReport:
                     f"({', '.join(repr(n) for n in self.partition_names)})")
         kind = (self.spec.get("split") or {}).get("kind")
         if kind in PAIR_SPLIT_TEXT:  # pairs: which of the two kinds is the finding, so say it
-            return f"{self.n_splits} {kind} split(s) ({PAIR_SPLIT_TEXT[kind]})"
+            return f"{self.n_splits} {kind} split(s) ({PAIR_SPLIT_TEXT[kind]}{pair_setup_text(self.spec)})"
         return f"{self.n_splits} split(s)"
 
     def split_name(self, repeat: int) -> str:
@@ -289,11 +302,18 @@ def _references(task: str, splits, cells, ds) -> tuple[list[tuple[str, dict]], s
 
 
 def build_ablation(study: optuna.Study, spec: dict, metric: str | None, reference: bool,
-                   n_resamples: int = bs.N_RESAMPLES) -> AblationReport:
+                   n_resamples: int = bs.N_RESAMPLES, *, partition: int | None = None,
+                   vs_reference: str = "primary", data: tuple[Any, str] | None = None) -> AblationReport:
+    """The ablation report of ``study``; ``partition``: of that split alone (its trials, its Holm
+    family), as :mod:`pepland_hpo.hpo.analysis.partitions` builds one table per partition.
+    ``vs_reference``: ``primary`` (Δ vs the ECFP4 reference) or ``best-valid`` (vs the reference
+    with the best validation metric). ``data``: ``(dataset, why)`` already loaded, to load it once."""
     from pepland_hpo.hpo.study import final_trials, tuning_summary
 
     all_trials = study.get_trials(deepcopy=False)
     trials = final_trials(all_trials)  # a tuned ablation's search trials never enter the comparison
+    if partition is not None:
+        trials = [t for t in trials if (i := trial_identity(t)) is not None and i.split_repeat == partition]
     task = spec.get("task") or "classification"
     study_metric = spec.get("metric") or ""
     metric = metric or study_metric
@@ -310,7 +330,8 @@ def build_ablation(study: optuna.Study, spec: dict, metric: str | None, referenc
         raise UserInputError(f"metric {metric!r} was not recorded by the trials; recorded: {', '.join(sorted(recorded))}")
     splits = ld.splits_of(study)
     seeds = ld.planned_seeds(spec, trials)
-    planned_cells = [(r, s) for r in range(len(splits)) for s in seeds]
+    repeats = range(len(splits)) if partition is None else [partition]
+    planned_cells = [(r, s) for r in repeats for s in seeds]
     by_variant = ld.trials_by_variant(trials, spec.get("variants") or [])
     if not by_variant:
         raise UserInputError(f"study {study.study_name!r} has no variants to report")
@@ -330,17 +351,20 @@ def build_ablation(study: optuna.Study, spec: dict, metric: str | None, referenc
         study_name=study.study_name, metric=metric, direction=direction, task=task, baseline=baseline,
         rows=rows, references=[], ensembles=[], reference_note="reference not computed (disabled)", spec=spec,
         metrics=metrics, second_metric=SECOND_METRIC.get(task) if SECOND_METRIC.get(task) != metric else None,
-        n_splits=len(splits), split_sizes={k: len(splits[0][k]) for k in ("train", "valid", "test")},
+        n_splits=len(repeats), split_sizes={k: len(splits[repeats[0]][k]) for k in ("train", "valid", "test")},
         partition_names=partition_names(study.user_attrs),
         all_split_sizes=[{k: len(s[k]) for k in ("train", "valid", "test")} for s in splits],
         tuning=tuning_summary(all_trials, spec),
     )
     ds, why = (None, "not needed")
-    if reference or n_with:
+    if data is not None:
+        ds, why = data
+    elif reference or n_with:
         ds, why = ld.load_study_data(study, spec, task)
     report.overlap = _overlap_text(ds, splits, why)
     if n_done and n_with == n_done and metric in metric_names(task):
-        _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, why, reference, n_resamples)
+        _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, why, reference, n_resamples,
+                        vs_reference)
     else:
         _seed_only_rows(report, done_by_variant, study_metric, n_done, n_with)
     _holm(report)
@@ -375,7 +399,8 @@ def _protein_overlap_text(ds, splits) -> str:
     return f"; test proteins with a pair in training: {shared} (most in one split)"
 
 
-def _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, why, reference, n_resamples):
+def _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, why, reference, n_resamples,
+                    vs_reference="primary"):
     from threadpoolctl import threadpool_limits
 
     task, metric = report.task, report.metric
@@ -439,7 +464,9 @@ def _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, 
                          for c in sorted(ev.thresholds)}
             _flags(report, row, ev)
         base = evidence[report.baseline]
-        ref_ev = evidence[report.references[0].variant] if report.references else None
+        compared = _compared_reference(report, vs_reference)
+        report.compared_reference = compared.variant if compared is not None else None
+        ref_ev = evidence[compared.variant] if compared is not None else None
         for i, row in enumerate(report.rows):
             ev = evidence[row.variant].values.get(metric, {})
             if row.variant != report.baseline:
@@ -455,12 +482,25 @@ def _bootstrap_rows(report, study, splits, planned_cells, parts_by_variant, ds, 
                 ens.vs_reference = bs.difference(plan, evidence[ens.variant].values.get(metric, {}),
                                                  ref_ev.values.get(metric, {}))
     kind = "class-stratified " if task == "classification" else ""
-    level = (f"{len(splits)} splits and the test molecules within each (hierarchical)" if len(splits) > 1
+    n_repeats = len({c[0] for c in planned_cells})
+    level = (f"{n_repeats} splits and the test molecules within each (hierarchical)" if n_repeats > 1
              else "the test molecules of the study's one split")
     report.evidence_note = (
         f"Intervals: paired {kind}bootstrap over {level}, {n_resamples} resamples shared by every row, "
         "mean over seeds within a split; 95 % percentile intervals."
     )
+
+
+def _compared_reference(report: AblationReport, vs_reference: str) -> VariantRow | None:
+    """The reference every variant's Δ is taken against: the primary one, or (``best-valid``) the one
+    with the best validation metric - chosen on validation, so the test column stays a fair test."""
+    if not report.references or vs_reference == "primary":
+        return report.reference
+    scored = [r for r in report.references if math.isfinite(r.val_mean)]
+    if not scored:
+        return report.reference
+    pick = min if report.direction == "minimize" else max
+    return pick(scored, key=lambda r: r.val_mean)
 
 
 def _flags(report: AblationReport, row: VariantRow, ev: _Evidence) -> None:

@@ -56,6 +56,8 @@ def build_report(
     *,
     reference: bool = True,
     publish: bool = True,
+    published: str | Path | None = None,
+    samples: int = 1000,  # a generation study's: sequences sampled from its best generator
 ) -> AblationReport | SearchReport:
     """Build, write and publish the report of one study.
 
@@ -66,6 +68,21 @@ def build_report(
     study = open_study(storage_url, study_name)
     spec = dict(study.user_attrs.get("spec") or {})
     kind = study.user_attrs.get("kind") or spec.get("kind") or "ablation"
+    if kind == "generation":  # samples of the best generator vs baselines, judged by an independent oracle
+        from pepland_hpo.hpo.services import generation_report, save_study_note
+
+        generated = generation_report(storage_url, study_name, out_dir, n=samples)
+        if publish:
+            save_study_note(study, generated.markdown)
+        return generated
+    published_rows = None
+    if published is not None:  # read before anything is written: a bad file leaves nothing behind
+        from pepland_hpo.hpo.analysis._published import read_published
+
+        if kind != "ablation":
+            raise UserInputError(f"--published: study {study_name!r} is a {kind} study; published numbers "
+                                 "are set beside an ablation's rows")
+        published_rows = read_published(published)
     out = Path(out_dir) if out_dir is not None else paths.storage_root() / "reports" / study_name
     out.mkdir(parents=True, exist_ok=True)
 
@@ -83,10 +100,14 @@ def build_report(
     elif kind == "ablation":
         from pepland_hpo.hpo.analysis.render import ablation_plot
         from pepland_hpo.hpo.analysis.render import ablation_markdown
+        from pepland_hpo.hpo.analysis.partitions import report_sections
 
         report = build_ablation(study, spec, metric, reference)
         report.files["plot"] = ablation_plot(report, out / "report.png")
-        report.markdown = ablation_markdown(report)
+        # a partition axis (several named partitions) and published numbers add sections; else none
+        extra = report_sections(study, spec, report, out, reference, published_rows,
+                                Path(published).name if published is not None else "")
+        report.markdown = ablation_markdown(report, extra)
     else:
         raise UserInputError(f"study {study_name!r} has unknown kind {kind!r} (expected ablation or search)")
     report.out_dir = out

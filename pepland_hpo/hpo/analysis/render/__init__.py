@@ -6,6 +6,7 @@ from pepland_hpo._lazy import lazy_exports
 _EXPORTS = {
     "render_report": "_console",
     "ablation_markdown": "_markdown",
+    "fmt_diff": "_markdown",
     "ablation_plot": "_plots",
     "write_plotly": "_plots",
 }

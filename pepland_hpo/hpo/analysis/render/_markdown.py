@@ -107,7 +107,8 @@ def _budget_lines(report: AblationReport) -> list[str]:
     return out
 
 
-def ablation_markdown(report: AblationReport) -> str:
+def ablation_markdown(report: AblationReport, extra: list[str] | tuple[str, ...] = ()) -> str:
+    """``extra``: Markdown lines placed before the verdict (per-partition tables, published numbers)."""
     spec = report.spec
     m, m2 = report.metric, report.second_metric
     split = spec.get("split")
@@ -184,6 +185,7 @@ def ablation_markdown(report: AblationReport) -> str:
             out.append(f"| {_name(r)} | " + " | ".join("-" if v is None or not math.isfinite(v) else f"{v:.3f}"
                                                        for v in vals) + " |")
         out.append("")
+    out += list(extra)
     out += ["## Verdict", "", *verdict(report), ""]
     from pepland_hpo.hpo.study import tuning_markdown
 
