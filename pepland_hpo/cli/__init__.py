@@ -7,7 +7,7 @@ somewhere below; it is printed as one line and the command exits with code 2.
 
 One module per command group, registered on :mod:`.app`'s typer objects when
 imported here (in this order, which is the order of ``--help``):
-:mod:`.create`, :mod:`.workers`, :mod:`.results`, :mod:`.jobs`, :mod:`.data`,
+:mod:`.create`, :mod:`.generation`, :mod:`.workers`, :mod:`.results`, :mod:`.jobs`, :mod:`.data`,
 :mod:`.demo`;
 value parsing in :mod:`.parsing`. The ``pepland-hpo`` script is
 ``pepland_hpo.cli:app``; ``python -m pepland_hpo.cli`` runs the same app.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 # imported for their commands, in the order of `--help`
 from pepland_hpo.cli import create  # noqa: F401
+from pepland_hpo.cli import generation  # noqa: F401
 from pepland_hpo.cli import workers  # noqa: F401
 from pepland_hpo.cli import results  # noqa: F401
 from pepland_hpo.cli import jobs  # noqa: F401

@@ -35,10 +35,10 @@ class Constraints:
                                  "no peptide can meet both")
         unknown = [t for t in self.allowed if t not in TOKENS]
         if unknown:
-            raise UserInputError(f"--allow: unknown token(s) {', '.join(unknown[:5])} "
+            raise UserInputError(f"--residues: unknown token(s) {', '.join(unknown[:5])} "
                                  "(use one-letter residues, dX, meX, Ac, NH2)")
         if not self.residues:
-            raise UserInputError("--allow leaves no residue: no peptide can be built from caps alone")
+            raise UserInputError("--residues leaves no residue: no peptide can be built from caps alone")
         if not 0.0 < self.max_identity <= 1.0:
             raise UserInputError(f"--max-identity must be in (0, 1] (got {self.max_identity}); at 0 a design "
                                  "may share no position with any training sequence, which nothing can meet")

@@ -226,7 +226,7 @@ def design(starts: list[list[str]], guide: Guide, constraints: Constraints, refe
     if not feasible.any():
         raise UserInputError(
             f"no design meets the constraints after {settings.generations} generations (first reason: "
-            f"{reasons[0]}); relax --max-identity, the length range or --allow")
+            f"{reasons[0]}); relax --max-identity, the length range or --residues")
     rank = np.lexsort((-scores, ~feasible))  # feasible first, then by score
     ident = max_identity([as_string(pop[i]) for i in rank], ref) if ref else ident[rank]
     return DesignResult([pop[i] for i in rank], scores[rank], ident, feasible[rank], history, scorer.calls)

@@ -20,6 +20,7 @@ import numpy as np
 
 from pepland_hpo.generation._descriptors import descriptor_table
 from pepland_hpo.generation._evaluation import composition
+from pepland_hpo.generation._oracle import one_thread
 from pepland_hpo.generation._tokens import parse_sequence, tokens_to_mol
 
 
@@ -72,14 +73,17 @@ def composition_guide(sequences, labels, task: str = "classification",
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     y = np.asarray(labels)
-    if task == "classification":
-        model = HistGradientBoostingClassifier(random_state=seed).fit(composition_features(sequences), y.astype(int))
-    else:
-        model = HistGradientBoostingRegressor(random_state=seed).fit(composition_features(sequences), y)
+    with one_thread():
+        if task == "classification":
+            model = HistGradientBoostingClassifier(random_state=seed).fit(composition_features(sequences),
+                                                                          y.astype(int))
+        else:
+            model = HistGradientBoostingRegressor(random_state=seed).fit(composition_features(sequences), y)
 
     def guide(texts: list[str]) -> np.ndarray:
         X = composition_features(_tokens(texts))
-        return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
+        with one_thread():
+            return model.predict_proba(X)[:, 1] if task == "classification" else model.predict(X)
 
     return guide
 

@@ -48,6 +48,9 @@ class GenerationJob:
     split_seed: int = 0
     model: dict = field(default_factory=dict)  # GeneratorConfig fields: hidden_dim, num_layers, dropout, ...
     settings: GeneratorSettings = field(default_factory=GeneratorSettings)
+    # explicit row indices {train, valid, test} into the file's peptides (a study's stored split);
+    # None: drawn from the fractions and split_seed
+    split: dict | None = None
 
 
 def split_indices(n: int, valid_fraction: float, test_fraction: float, seed: int):
@@ -57,6 +60,14 @@ def split_indices(n: int, valid_fraction: float, test_fraction: float, seed: int
     n_valid = max(1, int(round(n * valid_fraction)))
     n_test = int(round(n * test_fraction))
     return order[n_valid + n_test:], order[:n_valid], order[n_valid:n_valid + n_test]
+
+
+def _indices(split: dict, part: str, n: int) -> np.ndarray:
+    index = np.asarray(split.get(part) or [], dtype=np.int64)
+    if index.size and (index.min() < 0 or index.max() >= n):
+        raise UserInputError(f"split part {part!r} indexes row {int(index.max())}, but the data has {n} peptides "
+                             "(did the file change?)")
+    return index
 
 
 def _conditions(data: SequenceSet) -> np.ndarray:
@@ -69,7 +80,10 @@ def run_generation_job(job: GenerationJob, on_epoch: Callable[[int, dict], None]
     data = load_sequences(job.data, target=job.target, task=job.task)
     if data.task is None:
         raise UserInputError(f"{job.data}: generation needs a labelled target to condition on")
-    train_i, valid_i, test_i = split_indices(len(data), job.valid_fraction, job.test_fraction, job.split_seed)
+    if job.split is not None:
+        train_i, valid_i, test_i = (_indices(job.split, part, len(data)) for part in ("train", "valid", "test"))
+    else:
+        train_i, valid_i, test_i = split_indices(len(data), job.valid_fraction, job.test_fraction, job.split_seed)
     train, valid, test = data.subset(train_i), data.subset(valid_i), data.subset(test_i)
     seqs, conds = list(train.tokens), list(_conditions(train))
     if job.corpus:
@@ -91,7 +105,8 @@ def run_generation_job(job: GenerationJob, on_epoch: Callable[[int, dict], None]
                              (valid.tokens, _conditions(valid)), job.settings, job.out_dir, on_epoch, meta)
     summary = {"best_valid_nll": result.best_valid_nll, "best_epoch": result.best_epoch,
                "epochs_run": result.epochs_run,
-               "test_nll": sequence_nll(result.model, test.tokens, _conditions(test)) if len(test) else None}
+               "test_nll": sequence_nll(result.model, test.tokens, _conditions(test),
+                                         temperature=job.settings.temperature) if len(test) else None}
     return result, summary
 
 
@@ -116,7 +131,7 @@ def sample_from(generator_path, n: int, *, condition: float | None = None, tempe
         allowed &= set(constraints.allowed)
         kwargs = {"min_length": constraints.min_length, "max_length": constraints.max_length}
     if not any(t not in ("Ac", "NH2") for t in allowed):
-        raise UserInputError("no residue is both allowed and known to the generator; check --allow")
+        raise UserInputError("no residue is both allowed and known to the generator; check --residues")
     return sample(model, n, positive_condition(meta, condition), temperature=temperature, top_p=top_p,
                   seed=seed, allowed=allowed, **kwargs), meta
 

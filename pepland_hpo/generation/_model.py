@@ -20,8 +20,10 @@ Token ids: 0 padding, 1 beginning, 2 end, then :data:`._tokens.TOKENS` in order.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 import torch
+from annotated_types import Ge, Gt, Interval
 from torch import nn
 
 from pepland_hpo.generation._tokens import TOKENS
@@ -38,10 +40,11 @@ class GeneratorConfig:
 
     task: str = "classification"  # "classification" | "regression"
     num_classes: int = 2
-    hidden_dim: int = 128
-    num_layers: int = 2
-    embed_dim: int = 32
-    dropout: float = 0.1
+    # declared ranges: a study's settings and search space are checked against them (hpo.study)
+    hidden_dim: Annotated[int, Ge(4)] = 128
+    num_layers: Annotated[int, Interval(ge=1, le=8)] = 2
+    embed_dim: Annotated[int, Ge(2)] = 32
+    dropout: Annotated[float, Interval(ge=0.0, lt=1.0)] = 0.1
     max_length: int = 64  # residues + caps, without <bos>/<eos>
     target_mean: float = 0.0  # regression: the target is standardised with these
     target_std: float = 1.0

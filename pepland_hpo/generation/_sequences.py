@@ -30,6 +30,7 @@ class SequenceSet:
     task: str | None  # "classification" | "regression" | None (unlabelled corpus)
     source: str
     skipped: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, reason)
+    content_hash: str = ""  # the file's digest (data layer): a study checks its data did not change
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -83,7 +84,8 @@ def load_sequences(source, target: str | None = None, task: str | None = None, l
         first = f"; line {skipped[0][0]}: {skipped[0][2]}" if skipped else ""
         raise UserInputError(f"{layout.path}: no peptide sequence in column {layout.mol_column!r}{hint}{first}")
     if not labelled:
-        return SequenceSet(tokens, np.full(len(tokens), np.nan, dtype=np.float32), None, layout.path, skipped)
+        return SequenceSet(tokens, np.full(len(tokens), np.nan, dtype=np.float32), None, layout.path, skipped,
+                           layout.digest)
     labels = read_labels(layout, rows, target=target, task=task)
     if len(labels.names) != 1:
         raise UserInputError(f"{layout.path}: generation is conditioned on one target; got "
@@ -93,7 +95,7 @@ def load_sequences(source, target: str | None = None, task: str | None = None, l
     if keep.size == 0:
         raise UserInputError(f"{layout.path}: no row has a usable label {labels.names[0]!r}")
     return SequenceSet([tokens[i] for i in keep], labels.values[keep, 0].astype(np.float32), labels.task,
-                       layout.path, sorted(skipped))
+                       layout.path, sorted(skipped), layout.digest)
 
 
 __all__ = ["SequenceSet", "load_sequences"]

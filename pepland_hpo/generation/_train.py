@@ -22,10 +22,11 @@ import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+from annotated_types import Ge, Gt
 from torch import nn
 
 from pepland_hpo.atomic import atomic_torch_save
@@ -37,13 +38,17 @@ GENERATOR_FORMAT = 1
 
 @dataclass
 class GeneratorSettings:
-    epochs: int = 40
-    lr: float = 3e-3
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    patience: int = 6  # epochs without a better validation NLL before stopping
+    epochs: Annotated[int, Gt(0)] = 40
+    lr: Annotated[float, Gt(0)] = 3e-3
+    batch_size: Annotated[int, Gt(0)] = 64
+    weight_decay: Annotated[float, Ge(0)] = 0.0
+    grad_clip: Annotated[float, Gt(0)] = 1.0
+    patience: Annotated[int, Ge(0)] = 6  # epochs without a better validation NLL before stopping
     seed: int = 0
+    # The sampling temperature, and the one the validation NLL is measured at: the held-out
+    # likelihood of the distribution that will be sampled (softmax(logits / T)), so a study can
+    # choose T on validation data like any other hyperparameter. Training itself is at T = 1.
+    temperature: Annotated[float, Gt(0)] = 1.0
 
 
 @dataclass
@@ -66,9 +71,12 @@ def encode_batch(sequences: list[list[str]]) -> torch.Tensor:
     return out
 
 
-def _loss(model: ConditionalGRU, ids: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed token NLL and the number of tokens predicted."""
+def _loss(model: ConditionalGRU, ids: torch.Tensor, cond: torch.Tensor,
+          temperature: float = 1.0) -> tuple[torch.Tensor, int]:
+    """Summed token NLL (of ``softmax(logits / temperature)``) and the number of tokens predicted."""
     logits = model(ids[:, :-1], cond)
+    if temperature != 1.0:
+        logits = logits / temperature
     target = ids[:, 1:]
     loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                        ignore_index=PAD, reduction="sum")
@@ -76,15 +84,16 @@ def _loss(model: ConditionalGRU, ids: torch.Tensor, cond: torch.Tensor) -> tuple
 
 
 @torch.no_grad()
-def sequence_nll(model: ConditionalGRU, sequences: list[list[str]], conditions, batch_size: int = 256) -> float:
-    """Mean NLL per token (nats) of ``sequences`` under ``model`` given ``conditions``."""
+def sequence_nll(model: ConditionalGRU, sequences: list[list[str]], conditions, batch_size: int = 256,
+                 temperature: float = 1.0) -> float:
+    """Mean NLL per token (nats) of ``sequences`` under ``model`` (sampled at ``temperature``) given ``conditions``."""
     was = model.training
     model.eval()
     total, count = 0.0, 0
     cond = torch.as_tensor(np.asarray(conditions, dtype=np.float32))
     for start in range(0, len(sequences), batch_size):
         ids = encode_batch(sequences[start:start + batch_size])
-        loss, n = _loss(model, ids, cond[start:start + batch_size])
+        loss, n = _loss(model, ids, cond[start:start + batch_size], temperature)
         total += float(loss)
         count += n
     model.train(was)
@@ -178,7 +187,7 @@ def train_generator(config: GeneratorConfig, train: tuple[list[list[str]], np.nd
             opt.step()
             total += float(loss.detach())
             count += n
-        valid_nll = sequence_nll(model, valid[0], valid[1])
+        valid_nll = sequence_nll(model, valid[0], valid[1], temperature=settings.temperature)
         metrics = {"epoch": epoch, "train_nll": total / max(count, 1), "valid_nll": valid_nll}
         history.append(metrics)
         improved = valid_nll < best

@@ -226,7 +226,7 @@ def _given_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str
 
 def _pair_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str]]:
     """A split of pairs (``target``: no held-out protein in training) and what it holds."""
-    from pepland_hpo.data.pairs import GROUPING_NOTE, make_pair_split, shared_proteins
+    from pepland_hpo.data.pairs import grouping_note, make_pair_split, shared_proteins
 
     proteins = list(dataset.proteins)
     made = make_pair_split(proteins, cfg.split, tuple(cfg.split_fractions), seed=cfg.split_seed)
@@ -235,7 +235,7 @@ def _pair_split(cfg: ExperimentConfig, dataset) -> tuple[SplitIndices, list[str]
              f"proteins: {len(set(proteins))} distinct; held-out proteins also in train: "
              f"valid {shared['valid']}, test {shared['test']}"]
     if cfg.split == "target":
-        about.append(GROUPING_NOTE)
+        about.append(grouping_note(proteins))  # the default identity grouping, as make_pair_split's
     return SplitIndices(*(np.asarray(getattr(made, name), dtype=np.int64) for name in SPLIT_NAMES)), about
 
 

@@ -9,10 +9,12 @@ import pytest
 
 from pepland_hpo.data.pairs import (
     COMPOSITION_DIM,
+    grouping_note,
     load_pair_dataset,
     load_protein_embeddings,
     make_pair_split,
     make_pair_splits,
+    pair_identities,
     protein_key,
     protein_problem,
     shared_proteins,
@@ -116,8 +118,58 @@ def test_random_pairs_do_share_proteins(pepland_dir, tmp_path):
     ds = _load(_write(tmp_path / "b300.csv", header, rows))
     shared = shared_proteins(make_pair_split(ds.proteins, "pair-random", seed=0), ds.proteins)
     assert shared["test"] > 0  # what the target split exists to prevent
-    with pytest.raises(UserInputError, match="at least 3 distinct proteins"):
+    with pytest.raises(UserInputError, match="at least 3 groups of proteins"):
         make_pair_split(["MKV"] * 10, "target")
+
+
+def _point_mutant(seq: str, at: int) -> str:
+    return seq[:at] + ("A" if seq[at] != "A" else "G") + seq[at + 1:]
+
+
+def test_a_point_mutant_lands_on_the_same_side_as_its_protein(binding_csv):
+    ds = _load(binding_csv)
+    parent = ds.proteins[0]
+    proteins = [*ds.proteins, _point_mutant(parent, len(parent) // 2)]  # one residue apart: identity > 0.99
+    mutant, parent_pairs = len(proteins) - 1, [i for i, p in enumerate(proteins) if p == parent]
+
+    def side(split, i):
+        return next(name for name in ("train", "valid", "test") if i in getattr(split, name))
+
+    by_identity = [make_pair_split(proteins, "target", (0.6, 0.2, 0.2), seed=k) for k in range(8)]
+    assert all(side(s, mutant) == side(s, parent_pairs[0]) for s in by_identity)
+    exact = [make_pair_split(proteins, "target", (0.6, 0.2, 0.2), seed=k, identity=None) for k in range(8)]
+    assert any(side(s, mutant) != side(s, parent_pairs[0]) for s in exact)  # what the grouping prevents
+    assert "identity >= 0.9" in grouping_note(proteins) and "exact sequence" in grouping_note(proteins, None)
+    with pytest.raises(UserInputError, match="identity must be a number"):
+        make_pair_split(proteins, "target", identity=1.5)
+
+
+def test_identity_is_the_best_alignment_of_an_independent_aligner(binding_csv):
+    """Score-only packed identity = identities of Biopython's traced alignment at the same score, and no
+    held-out protein of a target split is at identity >= 0.9 to a training protein by that aligner."""
+    from Bio.Align import PairwiseAligner, substitution_matrices
+
+    al = PairwiseAligner(mode="global")
+    al.substitution_matrix = substitution_matrices.load("BLOSUM62")
+    al.open_gap_score, al.extend_gap_score, al.end_gap_score = -10.0, -0.5, 0.0
+
+    def bio(a, b):
+        aln = al.align(a, b)[0]
+        return sum(x == y != "-" for x, y in zip(aln[0], aln[1])) / min(len(a), len(b))
+
+    ds = _load(binding_csv)
+    distinct = sorted(set(ds.proteins))
+    parent = distinct[0]
+    seqs = [parent, _point_mutant(parent, 3), parent[5:-5], *distinct[1:6]]
+    pairs = np.array([(0, j) for j in range(1, len(seqs))])
+    ours = pair_identities(seqs, pairs)
+    assert ours[0] == pytest.approx(1 - 1 / len(parent)) and ours[1] == 1.0  # a fragment is identical
+    for (i, j), mine in zip(pairs, ours):
+        assert mine >= bio(seqs[i], seqs[j]) - 1e-12  # the most identities among optimal alignments
+    split = make_pair_split(ds.proteins, "target", (0.6, 0.2, 0.2), seed=1)
+    train = {ds.proteins[i] for i in split.train}
+    held = {ds.proteins[i] for i in [*split.valid, *split.test]}
+    assert max(bio(a, b) for a in held for b in train) < 0.9
 
 
 def test_binder_threshold_makes_a_classification(binding_csv):

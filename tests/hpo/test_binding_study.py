@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -82,6 +83,29 @@ def test_a_target_split_study_trains_every_trial_with_the_protein(binding, sqlit
     report = build_report(sqlite_url, "bind", out_dir=tmp_path / "report")
     text = (tmp_path / "report" / "report.md").read_text()
     assert "target split(s) (unseen proteins" in text
+    assert "proteins at sequence identity >= 0.9 kept on one side; protein encoder composition" in text
+
+    # predict on the trial reads the protein column the study used; a file without it is exit 2 naming it
+    trial = study.get_trials(states=(TrialState.COMPLETE,))[0].number
+    base = ["predict", "--study", "bind", "--trial", str(trial), "--storage", sqlite_url]
+    done = runner.invoke(app, [*base, "--data", str(binding), "--out", str(tmp_path / "pred.csv")])
+    assert done.exit_code == 0, done.output
+    pred = list(csv.DictReader(open(tmp_path / "pred.csv")))
+    assert len(pred) == len(ds) and {"protein", "prediction_affinity", "label_affinity"} <= set(pred[0])
+    assert pred[0]["protein"] == ds.proteins[0]
+    test_rows = study_splits(study.user_attrs)[0]["test"]
+    recorded = study.get_trials(states=(TrialState.COMPLETE,))[0].user_attrs["test_metrics"]["rmse"]
+    err = [float(pred[i]["prediction_affinity"]) - float(pred[i]["label_affinity"]) for i in test_rows]
+    assert float(np.sqrt(np.mean(np.square(err)))) == pytest.approx(recorded, rel=1e-3)  # same inputs as the trial
+    renamed = tmp_path / "renamed.csv"
+    text_in = binding.read_text().splitlines()
+    renamed.write_text("\n".join([text_in[0].replace("seq1", "target_seq", 1), *text_in[1:]]) + "\n")
+    missing = runner.invoke(app, [*base, "--data", str(renamed), "--out", str(tmp_path / "bad.csv")])
+    assert missing.exit_code == 2 and "no column 'seq1'" in " ".join(missing.output.split()), missing.output
+    assert not (tmp_path / "bad.csv").exists()
+    other = runner.invoke(app, [*base, "--data", str(renamed), "--out", str(tmp_path / "p2.csv"),
+                                "--protein-col", "target_seq"])
+    assert other.exit_code == 0, other.output
     assert "protein composition + HGB" in text  # references see the protein too
     assert "test proteins with a pair in training: 0" in text
     assert report is not None
@@ -129,3 +153,21 @@ def test_train_prints_the_pair_split(binding):
     assert result.exit_code == 0, result.output
     assert "split: target (seed 0)" in result.output
     assert "held-out proteins also in train: valid 0, test 0" in result.output
+
+
+def test_the_split_identity_setting():
+    from pepland_hpo.hpo.study import StudySpec
+
+    def spec(**split):
+        return StudySpec(kind="ablation", name="x", data="pairs.csv", variants=["gcn"], pair={"protein": "seq1"},
+                         split=split)
+
+    assert spec(kind="target").split.protein_identity() == 0.9
+    assert spec(kind="target", identity=0.7).split.protein_identity() == 0.7
+    assert spec(kind="target", identity="exact").split.protein_identity() is None
+    assert "identity" not in spec(kind="target").model_dump()["split"]  # older specs read as before
+    for bad, text in [({"kind": "pair-random", "identity": 0.9}, "applies to split kind target"),
+                      ({"kind": "target", "identity": True}, "not a threshold"),
+                      ({"kind": "target", "identity": 1.5}, "less than or equal to 1")]:
+        with pytest.raises(Exception, match=text):
+            spec(**bad)

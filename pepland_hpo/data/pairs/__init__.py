@@ -7,8 +7,9 @@
 * ``composition_features``, ``residue_tokens`` (``_features``): what the protein
   encoders read, computed once per distinct protein.
 * ``load_protein_embeddings``, ``protein_key`` (``_embeddings``): vectors computed elsewhere.
-* ``make_pair_split``, ``make_pair_splits``, ``PAIR_SPLIT_KINDS`` (``_splits``):
-  ``target`` (no test protein in training) and ``pair-random``.
+* ``make_pair_split``, ``make_pair_splits``, ``PAIR_SPLIT_KINDS``, ``grouping_note`` (``_splits``):
+  ``target`` (no test protein, nor one at sequence identity >= 0.9 to it, in training) and ``pair-random``.
+* ``identity_components``, ``DEFAULT_IDENTITY`` (``_identity_groups``): proteins grouped by identity.
 * ``binarise`` (``_labels``): affinity -> binder / non-binder.
 """
 
@@ -28,13 +29,18 @@ _EXPORTS = {
     "composition_column_names": "_features",
     "composition_features": "_features",
     "residue_tokens": "_features",
+    "DEFAULT_IDENTITY": "_identity_groups",
+    "identity_components": "_identity_groups",
+    "pair_identities": "_identity_groups",
     "binarise": "_labels",
     "max_protein_residues": "_proteins",
     "protein_problem": "_proteins",
     "read_protein_column": "_proteins",
     "GROUPING_NOTE": "_splits",
     "PAIR_SPLIT_KINDS": "_splits",
+    "check_identity": "_splits",
     "deal_groups": "_splits",
+    "grouping_note": "_splits",
     "make_pair_split": "_splits",
     "make_pair_splits": "_splits",
     "protein_groups": "_splits",

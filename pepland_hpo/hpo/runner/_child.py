@@ -77,6 +77,12 @@ def child_main(conn, job: TrialJob, split: dict[str, list[int]] | None) -> None:
             return
         if fault:
             inject_fault(fault, job.device)
+        if job.generation is not None:  # a generation study's trial trains the generator
+            from pepland_hpo.hpo.study import run_generation_trial
+
+            conn.send(("result", run_generation_trial(job, split, on_epoch,
+                                                      on_resume=lambda epoch: conn.send(("resumed", int(epoch))))))
+            return
         from pepland_hpo.training.resume import ResumePoint
         from pepland_hpo.training.run import run_experiment
 

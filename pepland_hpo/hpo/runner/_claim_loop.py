@@ -72,6 +72,7 @@ def _preload_heavy_modules() -> None:
     import pepland_hpo.training.encoder_store  # noqa: F401  (the pretraining loop, augmentations, objectives)
     import pepland_hpo.training.pretrain_corpus  # noqa: F401
     import pepland_hpo.training.run  # noqa: F401
+    from pepland_hpo.generation import run_generation_job  # noqa: F401  (a generation study's trials)
 
 
 class Worker(Supervision, Recording):
@@ -212,6 +213,17 @@ class Worker(Supervision, Recording):
         spec = self.spec
         params: dict[str, Any] = {}
         split, repeat = self.split, 0
+        if self.kind == "generation":  # the generator's settings: its own space, nothing to build first
+            from pepland_hpo.hpo.study import generation_job_fields
+
+            params = {key: param.suggest(trial, key) for key, param in spec.space.items()}
+            job = TrialJob(
+                number=trial.number, variant=spec.variants[0], seed=int(spec.seeds[0]), params=params,
+                data=spec.data, target=spec.target, task=spec.task, smiles_col=spec.smiles_col,
+                **generation_job_fields({**self.base_settings, **params}),
+                device=self.device, threads=self.threads, parent_pid=os.getpid(),
+                checkpoint_dir=str(storage_root() / "tmp" / f"{self.name}-trial-{trial.number}"))
+            return job, split
         frozen = self.rdb.get_trial(self._claimed_id)
         if self.kind == "ablation":
             # identity from the queued trial's user attrs (hpo.identity), never suggested
@@ -265,7 +277,7 @@ class Worker(Supervision, Recording):
             # never trained: pruned, so TPE learns to avoid the region (it ignores FAILed trials)
             log.info("trial %d pruned before training: %s", number, exc)
             # an ablation's trial keeps the variant it was queued for (a tuned ablation's stage 1)
-            named = {"variant": self.spec.variants[0]} if self.kind == "search" else {}
+            named = {"variant": self.spec.variants[0]} if self.kind != "ablation" else {}
             self._finish(trial, optuna.trial.TrialState.PRUNED, None,
                          {**named, "pruned_reason": f"infeasible: {exc}", "epochs_run": 0})
             return

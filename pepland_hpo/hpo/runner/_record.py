@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ from pepland_hpo.paths import artifacts_dir
 log = logging.getLogger("pepland_hpo.worker")
 
 ENV_STREAK = 3  # this many identical OS errors in a row stop the worker
+# A scheduler stops a job by signalling every one of its processes (Slurm's scancel and
+# time limit): the child can die of its SIGTERM a moment before the worker's own arrives.
+STOP_FOLLOWS_S = 2.0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -66,10 +71,20 @@ class Recording:
         else:
             self.summary.failed += 1
 
+    def _worker_stops_too(self) -> bool:
+        """The child died of SIGTERM: was it the whole job being stopped (then the worker's own
+        SIGTERM follows within a moment, and the trial is handed back, not failed)?"""
+        end = time.monotonic() + STOP_FOLLOWS_S
+        while not self.stop.requested and time.monotonic() < end:
+            time.sleep(0.05)  # a signal handler runs here
+        return self.stop.requested
+
     def _record(self, trial, job: TrialJob, outcome, exitcode: int | None, last_epoch: int, stopped: bool) -> None:
         from optuna.trial import TrialState
 
         number = trial.number
+        if not stopped and outcome is None and exitcode == -signal.SIGTERM:
+            stopped = self._worker_stops_too()
         if stopped and (outcome is None or outcome[0] != "result"):
             # Graceful stop: not the trial's fault. Fail the attempt and queue a copy (one
             # transaction); the copy resumes from the last saved epoch.

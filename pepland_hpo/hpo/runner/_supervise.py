@@ -96,7 +96,7 @@ class Supervision:
         last_epoch = 0
         # Pruning after the last epoch saves nothing and would hide a finished trial's value.
         planned_epochs = job.train.epochs
-        searching = self.kind == "search" or job.stage == "tune"
+        searching = self.kind in ("search", "generation") or job.stage == "tune"
         outbox = _Outbox(self.res, number)
         prune = False  # decided on stored reports, told to the child at its next epoch
         last_beat = last_reap = time.monotonic()

@@ -16,6 +16,8 @@ _EXPORTS = {
     "run_quickstart": "_quickstart",
     "collect_status": "_status",
     "render_status": "_status",
+    "design_from_study": "_design",
+    "generation_report": "_generation_report",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -49,7 +49,10 @@ def describe_data(spec: StudySpec, dataset, split: dict[str, list[int]],
                   split_lines: list[str] | None = None) -> list[str]:
     """What ``create`` read and inferred, in plain lines: file, task and why, labels, split, skipped rows.
 
-    ``split_lines`` (given partitions: each one's name, sizes and balance) replace the one ``split:`` line."""
+    ``split_lines`` (given partitions: each one's name, sizes and balance) replace the one ``split:`` line;
+    a generation study's are all its lines (peptides, not molecules: :mod:`pepland_hpo.hpo.study`)."""
+    if spec.kind == "generation":
+        return list(split_lines or [])
     lines = [f"data: {spec.data}: {len(dataset)} molecule(s) from {dataset.n_rows} row(s), "
              f"column {dataset.smiles_col!r}"]
     if getattr(dataset, "protein_col", None):
@@ -123,11 +126,12 @@ def _given_splits(spec: StudySpec, dataset) -> StudySplits:
 
 def _pair_splits(spec: StudySpec, dataset) -> StudySplits:
     """Splits of pairs; the lines say how many held-out proteins also have a pair in training."""
-    from pepland_hpo.data.pairs import GROUPING_NOTE, make_pair_splits, shared_proteins
+    from pepland_hpo.data.pairs import grouping_note, make_pair_splits, shared_proteins
 
     proteins = list(dataset.proteins)
+    identity = spec.split.protein_identity()
     splits = make_pair_splits(proteins, spec.split.kind, tuple(spec.split.fractions), seed=spec.split.seed,
-                              repeats=spec.split.repeats)
+                              repeats=spec.split.repeats, identity=identity)
     lines = []
     for r, s in enumerate(splits):
         shared = shared_proteins(s, proteins)
@@ -136,7 +140,7 @@ def _pair_splits(spec: StudySpec, dataset) -> StudySplits:
                      f"valid {len(s.valid)}, test {len(s.test)}; held-out proteins also in train: "
                      f"valid {shared['valid']}, test {shared['test']}")
     if spec.split.kind == "target":
-        lines.append(f"  {GROUPING_NOTE}")
+        lines.append(f"  {grouping_note(proteins, identity)}")
     return StudySplits([s.to_dict() for s in splits], lines=lines)
 
 
@@ -162,6 +166,11 @@ def _homology_splits(spec: StudySpec, dataset) -> StudySplits:
 
 def study_splits_of(spec: StudySpec, dataset) -> StudySplits:
     """Every split the study trains on: ``split.repeats`` made ones (repeat 0 first), or the given partitions."""
+    if spec.kind == "generation":
+        from pepland_hpo.hpo.study import describe_generation_data, generation_split
+
+        split = generation_split(spec, len(dataset))
+        return StudySplits([split], lines=describe_generation_data(spec, dataset, split))
     if spec.split.kind == "given":
         return _given_splits(spec, dataset)
     if spec.split.kind == "homology":

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pepland_hpo.errors import UserInputError
+from pepland_hpo.hpo.services._pair_predict import load_pair_data, pair_of
 
 
 def _checkpoint_artifact_id(trial) -> str | None:
@@ -95,6 +96,24 @@ def _load_data(data_path: str, spec: dict, task: str, names: list[str]):
         raise
 
 
+def load_model_inputs(data_path: str, spec: dict, meta: dict, model, task: str | None, names: list[str],
+                      protein_col: str | None = None, protein_embeddings: str | None = None):
+    """The file read the way the model's training data was; ``(dataset, labelled)``.
+
+    A pair model (the study's ``pair`` section, or ``protein_col``) gets each row's
+    protein as well (:mod:`._pair_predict`). An empty result is exit 2."""
+    pair = pair_of(spec, meta)
+    if pair is not None or protein_col:
+        protein_input = str(getattr(getattr(model, "config", None), "protein_encoder", "none"))
+        ds, labelled = load_pair_data(data_path, spec, pair or {}, task, names, protein_input,
+                                      protein_col, protein_embeddings)
+    else:
+        ds, labelled = _load_data(data_path, spec, task, names)
+    if len(ds) == 0:
+        raise UserInputError(f"{data_path}: no valid molecule to predict")
+    return ds, labelled
+
+
 def _predict_unlabelled(model, data, task: str, device, scaler) -> np.ndarray:
     import torch
 
@@ -117,10 +136,14 @@ def predict_with_trial(
     data_path: str | Path,
     out_csv: str | Path,
     device: str = "cpu",
+    protein_col: str | None = None,
+    protein_embeddings: str | None = None,
 ) -> dict[str, float] | None:
     """Write ``smiles, prediction_<target>..., label_<target>...`` to ``out_csv``.
 
-    Returns the metrics when the file has the study's labels, else ``None``.
+    Returns the metrics when the file has the study's labels, else ``None``. A pair
+    study's trial reads the protein of each row from the study's protein column
+    (``protein_col`` names another; ``._pair_predict``) and adds a ``protein`` column.
     """
     import pandas as pd
 
@@ -148,9 +171,8 @@ def predict_with_trial(
     task = meta.get("task") or spec.get("task")
     names = [str(n) for n in (meta.get("target_names") or ["y"])]
     scaler = TargetScaler.from_dict(meta.get("target_scaler"))
-    ds, labelled = _load_data(str(data_path), spec, task, names)
-    if len(ds) == 0:
-        raise UserInputError(f"{data_path}: no valid molecule to predict")
+    ds, labelled = load_model_inputs(str(data_path), spec, meta, model, task, names, protein_col,
+                                     protein_embeddings)
     metrics = None
     if labelled:
         # bf16/fp16 only where the trial could have used it; CPU evaluation stays fp32
@@ -162,6 +184,8 @@ def predict_with_trial(
         y_true = None
     y_pred = np.asarray(y_pred).reshape(len(ds), -1)
     frame = pd.DataFrame({"smiles": list(ds.smiles)})
+    if hasattr(ds, "proteins"):
+        frame["protein"] = list(ds.proteins)
     for j, name in enumerate(names):
         frame[f"prediction_{name}"] = y_pred[:, j]
     if y_true is not None:
@@ -174,4 +198,4 @@ def predict_with_trial(
     return metrics
 
 
-__all__ = ["fetch_checkpoint", "predict_with_trial"]
+__all__ = ["fetch_checkpoint", "load_model_inputs", "predict_with_trial"]

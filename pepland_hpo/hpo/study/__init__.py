@@ -41,6 +41,12 @@ _EXPORTS = {
     "advance": "_tuning",
     "config_text": "_tuning",
     "tuning_markdown": "_tuning",
+    "GENERATION_METRIC": "_generation",
+    "build_generation_spec": "_spec",
+    "generation_job_fields": "_generation",
+    "generation_split": "_generation",
+    "describe_generation_data": "_generation",
+    "run_generation_trial": "_generation",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge
+from annotated_types import Ge, Gt, Le
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +27,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_serializer,
@@ -38,7 +39,7 @@ from pepland_hpo.hpo.runner import parse_fault
 from pepland_hpo.hpo.study._space import Param, parse_space, space_to_yaml
 from pepland_hpo.validation import FieldError, error_line
 
-KINDS = ("ablation", "search")
+KINDS = ("ablation", "search", "generation")  # generation: trials train the peptide generator (._generation)
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 
@@ -79,6 +80,8 @@ class SplitSpec(_Section):
     # kind homology: similarity thresholds ("random" adds the unrestricted partition) and the measure
     thresholds: list[float | Literal["random"]] | None = None
     similarity: Literal["auto", "identity", "tanimoto"] | None = None
+    # kind target: proteins at sequence identity >= this are one group (default 0.9); exact: by exact sequence
+    identity: Annotated[float, Gt(0), Le(1)] | Literal["exact"] | None = None
 
     @field_validator("fractions")
     @classmethod
@@ -102,8 +105,17 @@ class SplitSpec(_Section):
             return {named(k): v for k, v in value.items()}
         return value
 
+    @field_validator("identity", mode="before")
+    @classmethod
+    def _identity_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number in (0, 1] or exact (YAML true/false is not a threshold)")
+        return value
+
     @model_validator(mode="after")
     def _given_or_made(self) -> "SplitSpec":
+        if self.identity is not None and self.kind != "target":
+            raise FieldError("identity", f"applies to split kind target, not {self.kind}")
         homology_keys = [k for k in HOMOLOGY_KEYS if getattr(self, k) is not None]
         if self.kind != "homology" and homology_keys:
             raise FieldError(homology_keys[0], f"applies to split kind homology, not {self.kind}")
@@ -147,9 +159,17 @@ class SplitSpec(_Section):
         return HomologySplit(thresholds=tuple(self.thresholds or (0.3, 0.5, 0.7, 0.9)),
                              similarity=self.similarity or "auto", fractions=tuple(self.fractions), seed=self.seed)
 
+    def protein_identity(self) -> float | None:
+        """A target split's grouping for ``data.pairs``: an identity threshold, or None (exact sequence)."""
+        from pepland_hpo.data.pairs import DEFAULT_IDENTITY
+
+        return None if self.identity == "exact" else (DEFAULT_IDENTITY if self.identity is None else self.identity)
+
     @model_serializer(mode="wrap")
     def _dump(self, handler) -> dict[str, Any]:
         out = handler(self)
+        if out.get("identity") is None:  # a spec without it reads as before the setting existed
+            out.pop("identity", None)
         for key in HOMOLOGY_KEYS:  # a spec without homology reads as before the kind existed
             if out.get(key) is None:
                 out.pop(key, None)
@@ -206,7 +226,7 @@ class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False,
                               arbitrary_types_allowed=True)
 
-    kind: Literal["ablation", "search"]
+    kind: Literal["ablation", "search", "generation"]
     name: Name
     data: Name = "builtin:amp"
     target: str | None = None
@@ -247,7 +267,7 @@ class StudySpec(BaseModel):
                 raise FieldError("variant", "give either variant or variants, not both")
             raw["variants"] = [raw.pop("variant")]
         if raw.get("variants") is None:
-            raw["variants"] = ["gcn"] if kind == "ablation" else ["full"]
+            raw["variants"] = {"ablation": ["gcn"], "generation": ["generator"]}.get(kind, ["full"])
         epochs = raw.pop("epochs", None)
         if epochs is not None:
             raw["settings"] = {"epochs": epochs, **(raw.get("settings") or {})}
@@ -275,8 +295,13 @@ class StudySpec(BaseModel):
 
     @field_validator("variants")
     @classmethod
-    def _variants(cls, names: list[str]) -> list[str]:
+    def _variants(cls, names: list[str], info: ValidationInfo) -> list[str]:
         from pepland_hpo.models.variants import known_variants
+
+        if info.data.get("kind") == "generation":
+            if names != ["generator"]:
+                raise ValueError("a generation study trains the generator; it has no model variants")
+            return names
 
         if len(set(names)) != len(names):
             raise ValueError("a variant is listed twice")
@@ -299,13 +324,19 @@ class StudySpec(BaseModel):
 
     @field_validator("settings", mode="before")
     @classmethod
-    def _settings(cls, raw: Any) -> dict[str, Any]:
+    def _settings(cls, raw: Any, info: ValidationInfo) -> dict[str, Any]:
         from pepland_hpo.training.settings import parse_settings
 
         if not isinstance(raw, Mapping):
             raise ValueError("expected a mapping of setting: value")
         fault = raw.get("fault")
-        typed = parse_settings({k: v for k, v in raw.items() if k not in SPECIAL_SETTINGS}).flat()
+        given = {k: v for k, v in raw.items() if k not in SPECIAL_SETTINGS}
+        if info.data.get("kind") == "generation":  # the generator's settings, not the graph model's
+            from pepland_hpo.hpo.study._generation import parse_generation_settings
+
+            typed = parse_generation_settings(given)
+        else:
+            typed = parse_settings(given).flat()
         if fault is not None:  # allowed or not is checked where a spec is written (check_faults)
             parse_fault(fault)
             typed["fault"] = str(fault)
@@ -313,9 +344,13 @@ class StudySpec(BaseModel):
 
     @field_validator("space", mode="before")
     @classmethod
-    def _space(cls, raw: Any) -> dict[str, Param]:
+    def _space(cls, raw: Any, info: ValidationInfo) -> dict[str, Param]:
         if not isinstance(raw, Mapping):
             raise ValueError("expected a mapping of setting: [choices] or {low, high, ...}")
+        if info.data.get("kind") == "generation":
+            from pepland_hpo.hpo.study._generation import GENERATOR_SETTINGS
+
+            return parse_space(raw, GENERATOR_SETTINGS)
         return parse_space(raw)
 
     @model_validator(mode="after")
@@ -330,7 +365,13 @@ class StudySpec(BaseModel):
             raise FieldError("split.repeats", "repeated splits apply to ablation studies only")
         if self.kind != "ablation" and len(self.split.partitions or ()) > 1:
             raise FieldError("split.partitions", "a search trains on one partition; name one")
-        if self.kind == "search":
+        if self.kind == "generation":
+            from pepland_hpo.hpo.study._generation import generation_problem
+
+            problem = generation_problem(self)
+            if problem:
+                raise FieldError(*problem)
+        if self.kind in ("search", "generation"):
             if len(self.variants) != 1:
                 raise FieldError("variant", "a search tunes exactly one variant")
             if self.n_trials is None:

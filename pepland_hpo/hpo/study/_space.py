@@ -55,6 +55,20 @@ from pepland_hpo.validation import FieldError
 _RANGE_KEYS = ("low", "high", "step", "log")
 
 
+class Vocabulary(typing.NamedTuple):
+    """The settings a space may name: their types, the key check and the one-value parser.
+
+    The model's (``ModelConfig`` and ``TrainConfig`` fields) by default; a generation study
+    passes the generator's (:mod:`._generation`)."""
+
+    types: typing.Callable[[], dict[str, Any]]
+    check_key: typing.Callable[[str], None]
+    parse_setting: typing.Callable[[str, Any], Any]
+
+
+MODEL_SETTINGS = Vocabulary(setting_types, check_key, parse_setting)
+
+
 @dataclass(frozen=True)
 class Choices:
     values: tuple[Any, ...]
@@ -140,8 +154,9 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
-def parse_param(key: str, raw: Any) -> Param:
+def parse_param(key: str, raw: Any, vocabulary: Vocabulary = MODEL_SETTINGS) -> Param:
     """One space entry; raises :class:`FieldError` naming ``KEY`` or ``KEY.low`` etc."""
+    parse_setting = vocabulary.parse_setting
     if isinstance(raw, Param.__args__):  # already parsed (a spec built in code)
         return raw
     if isinstance(raw, (list, tuple)):
@@ -173,7 +188,7 @@ def parse_param(key: str, raw: Any) -> Param:
     step = None if raw.get("step") is None else _number(key, "step", raw["step"])
     if step is not None and step <= 0:
         raise FieldError(f"{key}.step", f"expected a positive number, got {step!r}")
-    kind = _base_type(setting_types()[key])
+    kind = _base_type(vocabulary.types()[key])
     if kind not in (int, float):
         raise FieldError(key, "a range needs a number setting; give a list of choices")
     for part, value in (("low", low), ("high", high)):
@@ -202,15 +217,15 @@ def parse_param(key: str, raw: Any) -> Param:
     return FloatRange(float(low), float(high), float(step) if step is not None else None, log)
 
 
-def parse_space(raw: Mapping[str, Any] | None) -> dict[str, Param]:
-    """A spec's ``space:`` mapping; every key must be a setting."""
+def parse_space(raw: Mapping[str, Any] | None, vocabulary: Vocabulary = MODEL_SETTINGS) -> dict[str, Param]:
+    """A spec's ``space:`` mapping; every key must be a setting of ``vocabulary``."""
     out: dict[str, Param] = {}
     for raw_key, value in (raw or {}).items():
         key = normalise_key(raw_key)
-        check_key(key)
+        vocabulary.check_key(key)
         if key in out:
             raise FieldError(key, "listed twice")
-        out[key] = parse_param(key, value)
+        out[key] = parse_param(key, value, vocabulary)
     return out
 
 
@@ -277,5 +292,5 @@ def check_some_feasible(space: Mapping[str, Param], variant: str, fixed: Mapping
     raise FieldError("space", f"no combination tried can be built for variant {variant}: {first_reason}")
 
 
-__all__ = ["Choices", "FloatRange", "IntRange", "Param", "check_some_feasible", "infeasible_reason",
+__all__ = ["MODEL_SETTINGS", "Choices", "FloatRange", "IntRange", "Param", "Vocabulary", "check_some_feasible", "infeasible_reason",
            "parse_param", "parse_space", "space_to_yaml", "suggest"]

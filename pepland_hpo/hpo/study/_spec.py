@@ -82,8 +82,15 @@ def pair_protein_input(spec: StudySpec) -> str:
 
 
 def load_spec_data(spec: StudySpec):
-    """Load (and cache) the spec's data; a file that does not load is the user's error."""
+    """Load (and cache) the spec's data; a file that does not load is the user's error.
+
+    A generation study's data is its peptides as residue tokens (:mod:`._generation`)."""
     from pepland_hpo.data.dataset import load_dataset
+
+    if spec.kind == "generation":
+        from pepland_hpo.hpo.study._generation import generation_data
+
+        return generation_data(spec)
 
     kwargs: dict[str, Any] = {}
     if spec.target is not None:
@@ -134,6 +141,10 @@ def resolve_metric(spec: StudySpec, task: str) -> None:
 
 def validate_spec(spec: StudySpec, load_data: bool = True):
     """The checks a structure cannot make alone; returns the loaded dataset (None unless ``load_data``)."""
+    if spec.kind == "generation":
+        from pepland_hpo.hpo.study._generation import validate_generation_spec
+
+        return validate_generation_spec(spec, load_data)
     check_buildable(spec)
     if not load_data:
         return None
@@ -316,6 +327,43 @@ def build_search_spec(
     return spec
 
 
+def build_generation_spec(
+    base_path: str | Path | None = "studies/generation.yaml",
+    data: str | None = None,
+    target: str | None = None,
+    task: str | None = None,
+    n_trials: int | None = None,
+    epochs: int | None = None,
+    settings: dict[str, str] | None = None,
+    space: dict[str, Any] | None = None,
+    name: str | None = None,
+    pruner: str | None = None,
+    seed: int | None = None,
+    validate: bool = True,
+) -> StudySpec:
+    """A generation study (:mod:`._generation`): generator trials over ``space`` (replacing the base
+    file's), ``settings`` fixed; ``seed`` trains every trial and draws the split."""
+    spec = _load_base(base_path, "generation")
+    changes = _common_changes(spec, data=data, target=target, task=task, smiles_col=None,
+                              seeds=[seed] if seed is not None else None, epochs=epochs, settings=settings,
+                              name=name, split=None)
+    if space is not None:
+        fixed = changes.get("settings", spec.settings)
+        changes["space"] = {k: v for k, v in space.items() if k not in fixed}
+    if n_trials is not None:
+        if n_trials <= 0:
+            raise UserInputError(f"--trials must be positive, got {n_trials}")
+        changes["n_trials"] = n_trials
+    if pruner is not None:
+        if pruner not in PRUNERS:
+            raise UserInputError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {pruner!r}")
+        changes["pruner"] = spec.pruner.model_dump() if spec.pruner.kind == pruner else {"kind": pruner}
+    spec = spec.updated(**changes)
+    if validate:
+        validate_spec(spec)
+    return spec
+
+
 # --------------------------------------------------------------------------- Optuna objects
 
 
@@ -340,6 +388,7 @@ def build_pruner(spec: StudySpec):
 __all__ = [
     "StudySpec",
     "build_ablation_spec",
+    "build_generation_spec",
     "build_pruner",
     "build_sampler",
     "build_search_spec",

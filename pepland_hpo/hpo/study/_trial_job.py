@@ -56,6 +56,9 @@ class TrialJob(BaseModel):
     checkpoint_dir: str
     resume_path: str | None = None
     stage: str | None = None  # a tuned ablation's "tune" or "final" (hpo.tuning); None otherwise
+    # a generation study's trial: the generator's typed settings (hpo.study._generation); the child
+    # trains the generator instead of a model, and ``train`` carries only its epoch count
+    generation: dict[str, Any] | None = None
 
     def to_stored(self) -> dict[str, Any]:
         """Plain JSON for the trial's ``job`` user attribute."""
